@@ -1,0 +1,65 @@
+"""Inventory of a running lab (``pgfortress lab up``), for pyinfra and testinfra.
+
+Select the lab with ``PGFORTRESS_LAB`` (default ``demo``). Every host is
+reached over SSH as root with the lab's key and strict host key checking. The
+policy lets the probe database role in over TLS from the control machine and
+from the gateway hosts; the client hosts are deliberately not named.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pgfortress.lab import LabHost, LabState, load
+
+lab: LabState = load(os.environ.get("PGFORTRESS_LAB", "demo"))
+
+
+def _connection(node: LabHost) -> tuple[str, dict[str, Any]]:
+    return node.name, {"ssh_hostname": node.address}
+
+
+def _members(group: str) -> list[LabHost]:
+    return [node for node in lab.hosts.values() if group in node.groups]
+
+
+def _probe_rules() -> list[dict[str, Any]]:
+    sources = [f"{lab.gateway}/32", f"{lab.gateway6}/128"]
+    for node in _members("gw"):
+        sources += [f"{node.address}/32", f"{node.address6}/128"]
+    return [
+        {
+            "type": "hostssl",
+            "databases": ["postgres"],
+            "users": ["pgfortress_probe"],
+            "address": source,
+            "method": "scram-sha-256",
+            "comment": "probe role from the control machine and gateways",
+        }
+        for source in sources
+    ]
+
+
+_ssh = {
+    "ssh_user": "root",
+    "ssh_key": str(lab.ssh_key),
+    "ssh_known_hosts_file": str(lab.known_hosts),
+    "ssh_strict_host_key_checking": "yes",
+    "ssh_look_for_keys": False,
+    "ssh_allow_agent": False,
+}
+
+db = (
+    [_connection(node) for node in _members("db")],
+    {
+        **_ssh,
+        "postgres_listen": ["eth0"],
+        "postgres_tls": {"ca_dir": str(lab.dir / "ca")},
+        "postgres_hba": _probe_rules(),
+        "postgres_probe_role": {"name": "pgfortress_probe"},
+        "pgfortress_secrets_dir": str(lab.dir / "secrets"),
+    },
+)
+gw = ([_connection(node) for node in _members("gw")], dict(_ssh))
+client = ([_connection(node) for node in _members("client")], dict(_ssh))

@@ -1,0 +1,69 @@
+"""The ``pgfortress`` command: the lab and the certificate authority."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, tls
+from .errors import PgFortressError
+
+__all__ = ["main"]
+
+
+def _ca_init(args: argparse.Namespace) -> int:
+    ca = tls.init_ca(Path(args.dir), args.name, valid_days=args.days)
+    print(f"created CA {args.name!r} in {ca.directory} (key 0600, directory 0700)")
+    return 0
+
+
+def _ca_show(args: argparse.Namespace) -> int:
+    ca = tls.load_ca(Path(args.dir))
+    cert = ca.certificate
+    print(f"subject:   {cert.subject.rfc4514_string()}")
+    print(f"not after: {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    print(f"cert:      {ca.directory / 'ca.crt'}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pgfortress", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ca = commands.add_parser("ca", help="the certificate authority on this machine")
+    ca_commands = ca.add_subparsers(dest="ca_command", required=True)
+    init = ca_commands.add_parser("init", help="create a CA in a new directory")
+    init.add_argument("--dir", required=True, help="directory to create (mode 0700)")
+    init.add_argument("--name", default="pgfortress CA", help="CA common name")
+    init.add_argument("--days", type=int, default=3650, help="validity in days")
+    init.set_defaults(handler=_ca_init)
+    show = ca_commands.add_parser("show", help="check a CA and print its details")
+    show.add_argument("--dir", required=True)
+    show.set_defaults(handler=_ca_show)
+
+    from .lab.cli import add_lab_commands
+
+    add_lab_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args))
+    except PgFortressError as error:
+        print(f"pgfortress: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Facts pgfortress reads from a host, each into a typed shape."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable
+
+from pyinfra.api.facts import FactBase
+
+from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_query
+
+__all__ = ["InterfaceAddresses", "PostgresProbeRole", "psql_command"]
+
+
+def psql_command(*args: str) -> str:
+    """psql as the postgres OS user over the local socket, no user rc files."""
+    # env -C /: psql would otherwise complain it cannot enter root's cwd.
+    base = "runuser -u postgres -- env -C / psql -X -q -v ON_ERROR_STOP=1 -d postgres"
+    return " ".join([base, *(shlex.quote(a) for a in args)])
+
+
+class InterfaceAddresses(FactBase[dict[str, list[str]]]):
+    """Interface name → its IPv4 and IPv6 addresses, read with ``ip -j``."""
+
+    def requires_command(self) -> str:
+        return "ip"
+
+    def command(self) -> str:
+        return "ip -j addr show"
+
+    def process(self, output: Iterable[str]) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for link in json.loads("".join(output)):
+            addresses = [info["local"] for info in link.get("addr_info", [])]
+            result[link["ifname"]] = addresses
+        return result
+
+
+class PostgresProbeRole(FactBase[ProbeState | None]):
+    """The probe role's login flag and a digest of its verifier, or None.
+
+    None also when PostgreSQL is not installed or not running yet: the role
+    will then be created after the server is up.
+    """
+
+    def command(self, role: str) -> str:
+        query = psql_command("-A", "-t", "-F", "|", "-c", probe_state_query(role))
+        return f"if command -v psql >/dev/null && {query} 2>/dev/null; then :; fi"
+
+    def process(self, output: Iterable[str]) -> ProbeState | None:
+        return parse_probe_state("\n".join(output))
+
+
+class PostgresConfigState(FactBase[dict[str, int] | None]):
+    """Whether the running server has caught up with its configuration files.
+
+    ``loaded_at`` is when the server last read its configuration, ``newest``
+    the newest modification time among ``paths``; ``pending_restart`` counts
+    settings read but waiting for a restart. None when PostgreSQL is not
+    running (or not installed): there is nothing stale to catch up.
+    """
+
+    def command(self, paths: list[str]) -> str:
+        query = psql_command(
+            "-A",
+            "-t",
+            "-F",
+            " ",
+            "-c",
+            "SELECT extract(epoch FROM pg_conf_load_time())::bigint, "
+            "(SELECT count(*) FROM pg_settings WHERE pending_restart)",
+        )
+        quoted = " ".join(shlex.quote(p) for p in paths)
+        return (
+            f"if state=$({query} 2>/dev/null); then echo $state "
+            f"$(stat -c %Y {quoted} 2>/dev/null | sort -n | tail -1); fi"
+        )
+
+    def process(self, output: Iterable[str]) -> dict[str, int] | None:
+        fields = " ".join(output).split()
+        if len(fields) < 3:
+            return None
+        loaded_at, pending, newest = (int(f) for f in fields[:3])
+        return {"loaded_at": loaded_at, "pending_restart": pending, "newest": newest}

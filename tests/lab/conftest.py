@@ -1,0 +1,109 @@
+"""Shared machinery of the lab tests: real hosts, real deploys, real clients.
+
+Each test module brings up its own named lab and takes it down again, so
+modules (and people) running side by side never share hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pgfortress.lab import LabState
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        raise pytest.UsageError(
+            "the lab tests boot systemd-nspawn hosts and need root; run them with "
+            "sudo (make test does) — they are never skipped"
+        )
+
+
+@dataclass(frozen=True)
+class DeployRun:
+    """One ``pyinfra`` invocation: its output and the operations that changed."""
+
+    returncode: int
+    output: str
+
+    @property
+    def changed(self) -> list[str]:
+        """Operations that ran commands on a host, as ``[host] operation``."""
+        return self._per_host("Success")
+
+    @property
+    def unchanged(self) -> list[str]:
+        """Operations that found nothing to do on a host."""
+        return self._per_host("No changes")
+
+    def _per_host(self, status: str) -> list[str]:
+        found, operation = [], ""
+        for line in self.output.splitlines():
+            if line.startswith("--> Starting operation: "):
+                operation = line.removeprefix("--> Starting operation: ").strip()
+            match = re.match(r"^\s+(\[[^\]]+\])\s+(.*)$", line)
+            if match and match.group(2).strip() == status:
+                found.append(f"{match.group(1)} {operation}")
+        return found
+
+    @property
+    def grand_total(self) -> tuple[int, int, int, int]:
+        """pyinfra's closing totals: operations, changed, failed, unchanged."""
+        for line in self.output.splitlines():
+            if line.strip().startswith("Grand total"):
+                cells = [0 if c == "-" else int(c) for c in line.split()[2:]]
+                return cells[0], cells[1], cells[2], cells[3]
+        raise AssertionError("no results table:\n" + self.output[-2000:])
+
+
+def run_deploy(
+    lab: LabState,
+    deploy: str,
+    inventory: str = "inventories/lab.py",
+    extra: Sequence[str] = (),
+) -> DeployRun:
+    """Run pyinfra exactly as a user would, against this lab's inventory."""
+    env = os.environ | {"PGFORTRESS_LAB": lab.name, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [str(BIN / "pyinfra"), "-y", *extra, inventory, deploy],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    output = ANSI.sub("", result.stdout + result.stderr)
+    return DeployRun(result.returncode, output)
+
+
+def ssh(lab: LabState, host: str, command: str, stdin: str | None = None) -> str:
+    """Run a command on a lab host over SSH; fail the test if it fails."""
+    result = ssh_run(lab, host, command, stdin)
+    assert result.returncode == 0, f"{host}: {command}: {result.stderr}"
+    return result.stdout
+
+
+def ssh_run(
+    lab: LabState, host: str, command: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", "-F", str(lab.ssh_config), host, command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
