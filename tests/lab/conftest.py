@@ -19,6 +19,16 @@ import pytest
 from pgfortress.lab import LabState
 
 REPO = Path(__file__).resolve().parents[2]
+# Lab names are stable so their apt caches are reused from run to run; a
+# second person or CI job on the same machine sets another prefix.
+PREFIX = os.environ.get("PGFORTRESS_TEST_LAB_PREFIX", "t")
+
+
+def lab_name(suffix: str) -> str:
+    """The name of one test module's lab, e.g. ``tpg``."""
+    return f"{PREFIX}{suffix}"
+
+
 BIN = Path(sys.executable).parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

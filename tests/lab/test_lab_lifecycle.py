@@ -18,9 +18,11 @@ import pytest
 import pgfortress.lab
 from pgfortress.lab import LabState
 
+from .conftest import lab_name
+
 pytestmark = pytest.mark.lab
 
-LAB = "tlife"
+LAB = lab_name("life")
 HOSTS = ("db1", "client1")
 
 

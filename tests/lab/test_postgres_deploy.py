@@ -22,11 +22,11 @@ from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
 
-from .conftest import BIN, REPO, DeployRun, run_deploy, ssh, ssh_run
+from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh, ssh_run
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = "tpg"
+LAB_NAME = lab_name("pg")
 PROBE = "pgfortress_probe"
 
 
