@@ -2,8 +2,10 @@
 
 Select the lab with ``PGFORTRESS_LAB`` (default ``demo``). Every host is
 reached over SSH as root with the lab's key and strict host key checking. The
-policy lets the probe database role in over TLS from the control machine and
-from the gateway hosts; the client hosts are deliberately not named.
+policy lets the probe database role and the application's database roles
+(``specs/lab.yml``, or the file named by ``PGFORTRESS_DATABASE_ROLES``) in
+over TLS from the control machine and from the gateway hosts; the client hosts
+are deliberately not named.
 """
 
 from __future__ import annotations
@@ -24,20 +26,27 @@ def _members(group: str) -> list[LabHost]:
     return [node for node in lab.hosts.values() if group in node.groups]
 
 
-def _probe_rules() -> list[dict[str, Any]]:
+def _trusted_sources() -> list[str]:
+    """The control machine and the gateways; client hosts are not named."""
     sources = [f"{lab.gateway}/32", f"{lab.gateway6}/128"]
     for node in _members("gw"):
         sources += [f"{node.address}/32", f"{node.address6}/128"]
+    return sources
+
+
+def _rules(
+    databases: list[str], users: list[str], comment: str
+) -> list[dict[str, Any]]:
     return [
         {
             "type": "hostssl",
-            "databases": ["postgres"],
-            "users": ["pgfortress_probe"],
+            "databases": databases,
+            "users": users,
             "address": source,
             "method": "scram-sha-256",
-            "comment": "probe role from the control machine and gateways",
+            "comment": comment,
         }
-        for source in sources
+        for source in _trusted_sources()
     ]
 
 
@@ -56,8 +65,14 @@ db = (
         **_ssh,
         "postgres_listen": ["eth0"],
         "postgres_tls": {"ca_dir": str(lab.dir / "ca")},
-        "postgres_hba": _probe_rules(),
+        "postgres_hba": [
+            *_rules(["postgres"], ["pgfortress_probe"], "probe role"),
+            *_rules(["app", "archive"], ["all"], "the application's database roles"),
+        ],
         "postgres_probe_role": {"name": "pgfortress_probe"},
+        "postgres_database_roles": os.environ.get(
+            "PGFORTRESS_DATABASE_ROLES", "specs/lab.yml"
+        ),
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )

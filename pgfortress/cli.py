@@ -1,4 +1,4 @@
-"""The ``pgfortress`` command: the lab and the certificate authority."""
+"""The pgfortress command: the certificate authority and the lab."""
 
 from __future__ import annotations
 

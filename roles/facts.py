@@ -8,16 +8,24 @@ from collections.abc import Iterable
 
 from pyinfra.api.facts import FactBase
 
+from pgfortress.catalog import CatalogState, catalog_query, parse_catalog
 from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_query
 
-__all__ = ["InterfaceAddresses", "PostgresProbeRole", "psql_command"]
+__all__ = [
+    "InterfaceAddresses",
+    "PostgresCatalog",
+    "PostgresConfigState",
+    "PostgresProbeRole",
+    "psql_command",
+]
 
 
-def psql_command(*args: str) -> str:
+def psql_command(*args: str, database: str = "postgres") -> str:
     """psql as the postgres OS user over the local socket, no user rc files."""
     # env -C /: psql would otherwise complain it cannot enter root's cwd.
-    base = "runuser -u postgres -- env -C / psql -X -q -v ON_ERROR_STOP=1 -d postgres"
-    return " ".join([base, *(shlex.quote(a) for a in args)])
+    base = "runuser -u postgres -- env -C / psql -X -q -v ON_ERROR_STOP=1"
+    quoted = (shlex.quote(a) for a in ("-d", database, *args))
+    return " ".join([base, *quoted])
 
 
 class InterfaceAddresses(FactBase[dict[str, list[str]]]):
@@ -83,3 +91,21 @@ class PostgresConfigState(FactBase[dict[str, int] | None]):
             return None
         loaded_at, pending, newest = (int(f) for f in fields[:3])
         return {"loaded_at": loaded_at, "pending_restart": pending, "newest": newest}
+
+
+class PostgresCatalog(FactBase[CatalogState | None]):
+    """One database's roles, memberships, privileges and defaults, in one query.
+
+    None when PostgreSQL is not installed or running yet, or the database does
+    not exist: the planner then plans for a fresh cluster or database.
+    """
+
+    def command(self, database: str, version_num: int) -> str:
+        query = psql_command(
+            "-A", "-t", "-c", catalog_query(version_num), database=database
+        )
+        return f"if command -v psql >/dev/null; then {query} 2>/dev/null || true; fi"
+
+    def process(self, output: Iterable[str]) -> CatalogState | None:
+        text = "\n".join(output).strip()
+        return parse_catalog(text) if text else None

@@ -38,7 +38,7 @@ from pyinfra.facts.server import Hostname, LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
 from pgfortress import scram, tls
-from pgfortress.errors import PgFortressError
+from pgfortress.errors import PgFortressError, SecretStoreError, TLSError
 from pgfortress.plan import PostgresLayout, layout_for, render_hba, render_settings
 from pgfortress.plan.listen import LOOPBACK, resolve_listen
 from pgfortress.plan.probe import password_matches, probe_script
@@ -61,9 +61,15 @@ def postgres_server() -> None:
         layout = _layout(spec)
         interfaces: dict[str, list[str]] = host.get_fact(InterfaceAddresses)
         listen = resolve_listen(host.name, spec.listen, interfaces)
-        ca = tls.load_ca(spec.tls.ca_dir)
-        issued = _certificate(spec, ca, listen)
-        probe = _probe_password(spec)
+        try:
+            ca = tls.load_ca(spec.tls.ca_dir)
+            issued = _certificate(spec, ca, listen)
+        except TLSError as error:
+            raise TLSError(f"host {host.name}: postgres_tls: {error}") from error
+        try:
+            probe = _probe_password(spec)
+        except SecretStoreError as error:
+            raise SecretStoreError(f"host {host.name}: {error}") from error
     except PgFortressError as error:
         # pyinfra prints its own errors as one clean line, before any change.
         raise DeployError(str(error)) from error

@@ -52,6 +52,6 @@ The lab is up. Connect with:
     PGPASSFILE=$passfile psql "$dsn"
 
 Reach the hosts with:   ssh -F $ssh_config db1
-Deploy again (no change): PGFORTRESS_LAB=$lab $bin/pyinfra inventories/lab.py deploys/postgres.py
+Deploy again (no change): PGFORTRESS_LAB=$lab $bin/pyinfra -y inventories/lab.py deploys/postgres.py
 Take the lab down:       make demo-down LAB=$lab
 EOT

@@ -203,16 +203,34 @@ def _teardown(name: str, state: LabState | None, progress: Progress) -> None:
         proxy = [records["apt-proxy"]] if "apt-proxy" in records else []
         if procs.stop(proxy, signal.SIGTERM, timeout=10):
             procs.kill(proxy)
+    failures: list[str] = []
     with progress.step("  removing namespaces, links and host roots"):
+        # Keep going past a failure: a half-removed lab is worse than a
+        # complete attempt that reports what resisted.
         for host in hosts:
-            network.delete_host_link(host)
-            machine.cleanup_host(layout, host)
+            for cleanup in (network.delete_host_link, _cleanup_host(layout)):
+                try:
+                    cleanup(host)
+                except LabError as error:
+                    failures.append(str(error))
         if state is not None:
-            network.delete_bridge(state)
-        remove_tree(layout.dir)
+            try:
+                network.delete_bridge(state)
+            except LabError as error:
+                failures.append(str(error))
+        if not failures:
+            remove_tree(layout.dir)
     left = remnants(state) if state else []
-    if left:
-        raise LabError(f"lab {name} is not fully down; still there: {', '.join(left)}")
+    if left or failures:
+        raise LabError(
+            f"lab {name} is not fully down; still there: {', '.join(left) or '-'}"
+            + "".join(f"\n  {failure}" for failure in failures)
+            + f"\nrun `pgfortress lab down --name {name}` again"
+        )
+
+
+def _cleanup_host(layout: LabLayout) -> Callable[[LabHost], None]:
+    return lambda host: machine.cleanup_host(layout, host)
 
 
 def _all_states() -> Iterator[tuple[str, LabState]]:

@@ -9,8 +9,12 @@ address, where the apt proxy listens.
 
 from __future__ import annotations
 
+import shlex
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import LabError
 from ._system import run
 from .addressing import Network, routes_from_json
 from .state import LabHost, LabState
@@ -70,7 +74,22 @@ def create_bridge(state: LabState) -> None:
 
 def delete_bridge(state: LabState) -> None:
     if bridge_exists(state):
-        run(["ip", "link", "delete", state.bridge])
+        _delete(["ip", "link", "delete", state.bridge], lambda: bridge_exists(state))
+
+
+def _delete(argv: list[str], still_there: Callable[[], bool]) -> None:
+    """Delete something the kernel may also be removing on its own.
+
+    A veth goes away by itself, asynchronously, once its peer's namespace is
+    deleted; between our check and our delete it may vanish, which makes
+    ``ip`` fail although the goal is reached. What counts is that it is gone.
+    """
+    result = run(argv, check=False)
+    deadline = time.monotonic() + 5
+    while still_there():
+        if time.monotonic() > deadline:
+            raise LabError(f"`{shlex.join(argv)}` left it in place: {result.stderr}")
+        time.sleep(0.05)
 
 
 def add_host_link(state: LabState, host: LabHost) -> None:
@@ -115,6 +134,6 @@ def add_host_link(state: LabState, host: LabHost) -> None:
 def delete_host_link(host: LabHost) -> None:
     """Remove the host's namespace; its veth pair goes with it."""
     if netns_exists(host.netns):
-        run(["ip", "netns", "delete", host.netns])
+        _delete(["ip", "netns", "delete", host.netns], lambda: netns_exists(host.netns))
     if link_exists(host.veth):
-        run(["ip", "link", "delete", host.veth])
+        _delete(["ip", "link", "delete", host.veth], lambda: link_exists(host.veth))

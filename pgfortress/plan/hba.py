@@ -25,8 +25,23 @@ class HbaLine:
 
 
 def hba_lines(rules: Sequence[HbaRule], admin_user: str = "postgres") -> list[HbaLine]:
-    """The complete rule list: admin peer first, the policy, then reject the rest."""
-    lines = [HbaLine("local", "all", admin_user, "", "peer", comment="administration")]
+    """The complete rule list: admin peer first, the policy, then reject the rest.
+
+    The administrator is refused over TCP before any policy rule is tried, so
+    no rule naming ``all`` users can let the superuser in from the network.
+    """
+    lines = [
+        HbaLine("local", "all", admin_user, "", "peer", comment="administration"),
+        HbaLine(
+            "host",
+            "all",
+            admin_user,
+            "0.0.0.0/0",
+            "reject",
+            comment="the superuser never logs in over the network",
+        ),
+        HbaLine("host", "all", admin_user, "::/0", "reject"),
+    ]
     for rule in rules:
         lines.append(
             HbaLine(

@@ -23,7 +23,9 @@ def resolve_listen(
     """
     if list(entries) == ["*"]:
         return ["*"]
-    on_host = {_normal(a) for addrs in interfaces.values() for a in addrs}
+    on_host = {
+        _normal(a) for addrs in interfaces.values() for a in addrs if _is_global(a)
+    }
     result: list[str] = list(LOOPBACK)
     for entry in entries:
         for address in _addresses_of(host, entry, interfaces, on_host):

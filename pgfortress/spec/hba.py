@@ -131,9 +131,13 @@ class HbaRule(BaseModel):
                 )
             return
         if method not in TCP_METHODS:
+            why = {
+                "trust": "lets anyone in without any password",
+                "password": "sends the password itself to the server",
+                "md5": "relies on md5 hashes, which SCRAM replaced",
+            }.get(method, "is not allowed over TCP by pgfortress")
             raise ValueError(
-                f"method: {method!r} over TCP would let a client in without proving "
-                "a secret over TLS; use scram-sha-256 or cert"
+                f"method: {method!r} over TCP {why}; use scram-sha-256 or cert"
             )
         if method != "reject" and self.type != "hostssl":
             raise ValueError(

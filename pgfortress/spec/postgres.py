@@ -40,24 +40,35 @@ SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_.]{0,62}$")
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
 GROUP_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
-# Settings pgfortress renders itself; each maps to the inventory key to use.
+# Settings pgfortress renders itself, and what to do instead of setting them.
 MANAGED_SETTINGS = {
-    "listen_addresses": "postgres_listen",
-    "port": "postgres_port",
-    "unix_socket_directories": "postgres_socket.directory",
-    "unix_socket_group": "postgres_socket.group",
-    "unix_socket_permissions": "postgres_socket.mode",
-    "password_encryption": "(always scram-sha-256)",
-    "ssl": "(always on)",
-    "ssl_cert_file": "postgres_tls",
-    "ssl_key_file": "postgres_tls",
-    "ssl_ca_file": "postgres_tls",
-    "ssl_min_protocol_version": "postgres_tls.min_protocol",
-    "log_connections": "postgres_logging.connections",
-    "log_disconnections": "postgres_logging.disconnections",
-    "log_line_prefix": "postgres_logging.line_prefix",
-    "log_statement": "postgres_logging.statement",
+    "listen_addresses": "set it through postgres_listen",
+    "port": "set it through postgres_port",
+    "unix_socket_directories": "set it through postgres_socket.directory",
+    "unix_socket_group": "set it through postgres_socket.group",
+    "unix_socket_permissions": "set it through postgres_socket.mode",
+    "password_encryption": "remove it: pgfortress always uses scram-sha-256",
+    "log_connections": "set it through postgres_logging.connections",
+    "log_disconnections": "set it through postgres_logging.disconnections",
+    "log_line_prefix": "set it through postgres_logging.line_prefix",
+    "log_statement": "set it through postgres_logging.statement",
 }
+# Settings that would move or bypass files pgfortress owns.
+OWNED_FILES = frozenset(
+    {"config_file", "data_directory", "hba_file", "ident_file", "external_pid_file"}
+    | {"include", "include_dir", "include_if_exists"}
+)
+
+
+def _managed(name: str) -> str | None:
+    """Why ``name`` may not appear in postgres_settings, or None if it may."""
+    if name in MANAGED_SETTINGS:
+        return MANAGED_SETTINGS[name]
+    if name.startswith("ssl"):
+        return "TLS is managed as a whole; use postgres_tls (min_protocol, files)"
+    if name in OWNED_FILES:
+        return "pgfortress owns PostgreSQL's configuration files; remove it"
+    return None
 
 
 class _Strict(BaseModel):
@@ -183,6 +194,7 @@ class PostgresHostSpec(_Strict):
     logging: LoggingSpec = Field(default_factory=LoggingSpec)
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     probe_role: ProbeRoleSpec | None = None
+    database_roles: Path | None = None
     secrets_dir: Path | None = None
 
     @field_validator("listen")
@@ -194,6 +206,11 @@ class PostgresHostSpec(_Strict):
                 "interfaces/addresses instead"
             )
         for entry in entries:
+            if entry in {"0.0.0.0", "::"}:  # noqa: S104 - refused, not bound
+                raise ValueError(
+                    f"{entry!r} means every address; write ['*'] to listen on all "
+                    "of them, or better, name the interfaces"
+                )
             if entry == "*" or _is_address(entry):
                 continue
             if not INTERFACE_NAME.match(entry):
@@ -211,22 +228,24 @@ class PostgresHostSpec(_Strict):
         for name, value in values.items():
             if not SETTING_NAME.match(name):
                 raise ValueError(f"{name!r} is not a PostgreSQL setting name")
-            if name in MANAGED_SETTINGS:
-                raise ValueError(
-                    f"{name!r} is managed by pgfortress; set it through "
-                    f"{MANAGED_SETTINGS[name]}"
-                )
+            reason = _managed(name)
+            if reason is not None:
+                raise ValueError(f"{name!r} is managed by pgfortress; {reason}")
             if isinstance(value, str) and ("\n" in value or "\0" in value):
                 raise ValueError(f"{name}: the value must be a single line")
         return values
 
     @model_validator(mode="after")
     def _secrets(self) -> PostgresHostSpec:
-        if self.probe_role is not None and self.secrets_dir is None:
-            raise ValueError(
-                "probe_role needs pgfortress_secrets_dir: a local directory (mode "
-                "0700) where the probe role's password is kept"
-            )
+        for key, value in (
+            ("probe_role", self.probe_role),
+            ("database_roles", self.database_roles),
+        ):
+            if value is not None and self.secrets_dir is None:
+                raise ValueError(
+                    f"{key} needs pgfortress_secrets_dir: a local directory (mode "
+                    "0700) where generated passwords are kept"
+                )
         return self
 
 
@@ -281,10 +300,44 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text or "(data)"
 
 
+_FIXES = {
+    "list_type": "write a list, such as ['eth0'] or [{...}]",
+    "dict_type": "write a mapping of keys to values",
+    "model_type": "write a mapping of keys to values",
+    "int_parsing": "write a whole number",
+    "bool_parsing": "write true or false",
+    "string_type": "write a string in quotes",
+}
+
+
 def _message(item: Any) -> str:
     message = str(item["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
-    if item["type"] == "missing":
+    kind = item["type"]
+    if kind == "missing":
         return "is required; see docs/reference/inventory.md"
+    if kind == "extra_forbidden":
+        return _unknown_key(item["loc"])
+    if kind in _FIXES:
+        return f"{message}; {_FIXES[kind]}"
+    if kind in {"greater_than_equal", "less_than_equal", "literal_error"}:
+        return f"{message}; change the value"
     return message
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """Name the keys that are allowed where an unknown one was written."""
+    model: Any = PostgresHostSpec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next(
+            c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)
+        )
+    allowed = sorted(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"did you mean {close[0]}?" if close else "accepted keys:"
+    return f"unknown key; {hint} ({', '.join(allowed)})"

@@ -89,6 +89,7 @@ def test_first_rule_is_local_admin_peer_and_last_rules_reject(psql: Psql) -> Non
         "SELECT type, auth_method FROM pg_hba_file_rules ORDER BY line_number"
     ).splitlines()
     assert rows[0] == "local|peer"
+    assert rows[1:3] == ["host|reject", "host|reject"]
     assert all(row.endswith("|reject") for row in rows[-4:])
 
 

@@ -285,7 +285,7 @@ BAD_INVENTORIES: list[Any] = [
     ),
     pytest.param(
         {"postgres_tls": {"ca_dir": "/nonexistent/pgfortress-ca"}},
-        ["/nonexistent/pgfortress-ca", "pgfortress ca init"],
+        ["db1", "postgres_tls", "/nonexistent/pgfortress-ca", "pgfortress ca init"],
         id="missing-ca",
     ),
 ]
@@ -310,3 +310,20 @@ def test_bad_inventory_is_stopped_before_any_change(
     assert run.changed == []
     assert "Beginning operation run" not in run.output
     assert _hba_digest(deployed) == before
+
+
+def test_the_superuser_is_refused_over_tcp(deployed: Deployed, tmp_path: Path) -> None:
+    dsn = (
+        f"host={deployed.db.address} dbname=postgres user=postgres "
+        f"sslmode=verify-full sslrootcert={deployed.ca_file} connect_timeout=5"
+    )
+    result = subprocess.run(
+        ["psql", "-X", "-w", dsn, "-c", "SELECT 1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "pg_hba.conf rejects connection" in result.stderr
+    assert 'user "postgres"' in result.stderr

@@ -74,10 +74,10 @@ def test_empty_policy_admits_only_the_local_admin() -> None:
         ),
     ],
 )
-def test_each_rule_becomes_one_line_after_the_admin(
+def test_each_rule_becomes_one_line_after_the_admin_lines(
     spec: dict[str, Any], expected: list[str]
 ) -> None:
-    assert live_lines(render_hba(rules(spec)))[1] == expected
+    assert live_lines(render_hba(rules(spec)))[3] == expected
 
 
 def test_policy_order_is_kept() -> None:
@@ -87,7 +87,7 @@ def test_policy_order_is_kept() -> None:
             {"databases": "b", "users": "u2", "address": "10.0.2.0/24"},
         )
     )
-    users = [line[2] for line in live_lines(text)[1:3]]
+    users = [line[2] for line in live_lines(text)[3:5]]
     assert users == ["u1", "u2"]
 
 
@@ -115,6 +115,14 @@ def test_comments_are_written_above_their_rule() -> None:
     lines = text.splitlines()
     index = lines.index("# vpn")
     assert lines[index + 1].startswith("hostssl")
+
+
+def test_superuser_is_refused_over_tcp_before_any_policy_rule() -> None:
+    policy = rules({"databases": "all", "users": "all", "address": "10.0.0.0/8"})
+    lines = live_lines(render_hba(policy))
+    assert lines[1] == ["host", "all", "postgres", "0.0.0.0/0", "reject"]
+    assert lines[2] == ["host", "all", "postgres", "::/0", "reject"]
+    assert lines[3][0] == "hostssl"
 
 
 def test_admin_user_can_be_renamed() -> None:

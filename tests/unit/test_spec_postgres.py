@@ -115,7 +115,7 @@ BAD_INPUTS = [
     ),
     pytest.param(
         with_data(postgres_hba=[rule(extra="x")]),
-        ["postgres_hba[0].extra", "Extra inputs are not permitted"],
+        ["postgres_hba[0].extra", "unknown key", "databases"],
         id="unknown-rule-field",
     ),
     pytest.param(
@@ -169,6 +169,36 @@ BAD_INPUTS = [
         id="override-managed-setting",
     ),
     pytest.param(
+        with_data(postgres_settings={"ssl_ciphers": "ALL:aNULL"}),
+        ["postgres_settings", "'ssl_ciphers' is managed", "postgres_tls"],
+        id="weaken-tls-through-settings",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"hba_file": "/tmp/open.conf"}),
+        ["postgres_settings", "owns PostgreSQL's configuration files"],
+        id="move-hba-file",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"password_encryption": "md5"}),
+        ["always uses scram-sha-256"],
+        id="md5-password-encryption",
+    ),
+    pytest.param(
+        with_data(postgres_tls={"ca_dir": "/srv/ca", "ca_dri": "/x"}),
+        ["postgres_tls.ca_dri", "unknown key", "ca_dir"],
+        id="nested-typo",
+    ),
+    pytest.param(
+        with_data(postgres_listen="eth0"),
+        ["postgres_listen", "write a list"],
+        id="listen-not-a-list",
+    ),
+    pytest.param(
+        with_data(postgres_listen=["0.0.0.0"]),
+        ["postgres_listen", "write ['*']"],
+        id="listen-any-address",
+    ),
+    pytest.param(
         with_data(postgres_settings={"work mem": "4MB"}),
         ["'work mem' is not a PostgreSQL setting name"],
         id="bad-setting-name",
@@ -187,6 +217,11 @@ BAD_INPUTS = [
         with_data(postgres_probe_role={"name": "probe"}),
         ["probe_role needs pgfortress_secrets_dir"],
         id="probe-without-secrets-dir",
+    ),
+    pytest.param(
+        with_data(postgres_database_roles="specs/lab.yml"),
+        ["database_roles needs pgfortress_secrets_dir"],
+        id="database-roles-without-secrets-dir",
     ),
     pytest.param(
         with_data(postgres_lisen=["eth0"]),

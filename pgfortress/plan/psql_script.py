@@ -1,0 +1,63 @@
+"""Turn planned statements into one psql script, grouped per database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+__all__ = ["PlannedStatement", "psql_script"]
+
+
+class PlannedStatement(Protocol):
+    """What the script needs of a statement: where it runs and its text."""
+
+    @property
+    def database(self) -> str | None: ...
+
+    @property
+    def sql(self) -> str: ...
+
+
+# Statements PostgreSQL refuses inside a transaction block.
+_OUTSIDE_TRANSACTION = ("CREATE DATABASE", "DROP DATABASE", "ALTER SYSTEM")
+
+
+def psql_script(
+    statements: Sequence[PlannedStatement], admin_db: str = "postgres"
+) -> str:
+    """A script that stops at the first error, in transactions where allowed.
+
+    Cluster-level statements (``database`` None) run first, connected to
+    ``admin_db``; then each database's statements. Order is kept; consecutive
+    statements share one transaction, and a statement PostgreSQL refuses in a
+    transaction (CREATE DATABASE) runs on its own between them.
+    """
+    groups: dict[str | None, list[str]] = {}
+    for statement in statements:
+        groups.setdefault(statement.database, []).append(statement.sql.rstrip(";"))
+    order = sorted(groups, key=lambda name: name is not None)
+    lines = ["\\set ON_ERROR_STOP on"]
+    for database in order:
+        lines.append(f"\\connect {_meta_quote(database or admin_db)}")
+        lines += _transactions(groups[database])
+    return "\n".join(lines) + "\n"
+
+
+def _transactions(statements: list[str]) -> list[str]:
+    lines: list[str] = []
+    batch: list[str] = []
+    for sql in [*statements, ""]:
+        if sql and not sql.startswith(_OUTSIDE_TRANSACTION):
+            batch.append(f"{sql};")
+            continue
+        if batch:
+            lines += ["BEGIN;", *batch, "COMMIT;"]
+            batch = []
+        if sql:
+            lines.append(f"{sql};")
+    return lines
+
+
+def _meta_quote(name: str) -> str:
+    # psql meta-command arguments: single quotes, with \\ and ' escaped.
+    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
