@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import __version__, tls
 from .errors import PgFortressError
+from .secrets import SecretStore
 
 __all__ = ["main"]
 
@@ -29,6 +30,18 @@ def _ca_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secrets_rotate(args: argparse.Namespace) -> int:
+    store = SecretStore(Path(args.store))
+    name = f"{args.host}/{args.role}"
+    store.rotate(name)
+    print(
+        f"new password for database role {args.role} on {args.host} is in "
+        f"{store.path(name)} (the old one in {store.path(name + '.previous')}).\n"
+        "Run the deploy to apply it: pyinfra <inventory> deploys/site.py"
+    )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgfortress", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -45,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     show = ca_commands.add_parser("show", help="check a CA and print its details")
     show.add_argument("--dir", required=True)
     show.set_defaults(handler=_ca_show)
+
+    secret = commands.add_parser("secrets", help="passwords kept on this machine")
+    secret_commands = secret.add_subparsers(dest="secrets_command", required=True)
+    rotate = secret_commands.add_parser(
+        "rotate", help="give a database role a new password at the next deploy"
+    )
+    rotate.add_argument("--store", required=True, help="pgfortress_secrets_dir")
+    rotate.add_argument("--host", required=True, help="inventory host name")
+    rotate.add_argument("role", help="database role name")
+    rotate.set_defaults(handler=_secrets_rotate)
 
     from .lab.cli import add_lab_commands
 

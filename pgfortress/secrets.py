@@ -158,6 +158,24 @@ class SecretStore:
                 logger.info("generated secret %s in %s", name, self._directory)
         return Secret(_read_secret_file(path, follow_symlinks=False))
 
+    def rotate(self, name: str, length: int = 32) -> Secret:
+        """Replace the secret ``name`` with a new one; keep the old as ``.previous``.
+
+        The next deploy pushes the new value everywhere it is used (the
+        database role's verifier, the gateway's credentials), so they change
+        together. The previous value stays, 0600, for a manual rollback.
+        """
+        path = self.path(name)
+        self._walk_directories(path.parent, create=True)
+        if path.exists():
+            old = _read_secret_file(path, follow_symlinks=False)
+            previous = self.path(f"{name}.previous")
+            write_file_atomically(previous, f"{old}\n".encode(), replace=True)
+        value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        write_file_atomically(path, f"{value}\n".encode(), mode=0o600, replace=True)
+        logger.info("rotated secret %s in %s", name, self._directory)
+        return Secret(value)
+
     def _walk_directories(self, leaf: Path, *, create: bool) -> None:
         # Every level is checked, not just the top: a private store with a
         # world-readable subdirectory would leak the files inside it.

@@ -1,0 +1,123 @@
+"""Provisioning role: least-privilege database roles from a YAML spec.
+
+Inventory data read: ``postgres_database_roles`` (path of the spec, relative
+to where pyinfra runs), ``pgfortress_secrets_dir`` (where generated passwords
+are kept, 0700), and ``postgres_version`` if set. The spec format is in
+docs/reference/database-roles.md.
+
+What changes on the host: only the difference between the spec and what the
+catalogs hold, in both directions (GRANT and REVOKE, attribute on and off,
+membership added and removed), as one psql script run by the postgres OS user
+over the unix socket. Passwords travel only as SCRAM verifiers, from a
+root-only file. When nothing differs, the operation says so in one sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.context import host
+from pyinfra.facts.server import LinuxDistribution
+
+from pgfortress.catalog import CatalogState, RoleState
+from pgfortress.errors import PgFortressError, SpecError
+from pgfortress.plan import PostgresLayout, layout_for
+from pgfortress.plan.database_roles import RolesPlan, plan_database_roles
+from pgfortress.plan.psql_script import psql_script
+from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
+from pgfortress.spec import from_host_data
+from pgfortress.spec.database_roles import DatabaseRolesSpec, load_database_roles
+
+from .facts import PostgresCatalog
+from .operations import psql_secret_script
+
+__all__ = ["database_roles"]
+
+
+@deploy("Database roles from the spec")
+def database_roles() -> None:
+    try:
+        plan = _plan()
+    except PgFortressError as error:
+        raise DeployError(str(error)) from error
+
+    for line in plan.reports:
+        host.log(f"database roles: {line}")
+    if not plan.statements:
+        # Said at every verbosity: "no change" deserves its reason.
+        host.log(plan.summary())
+    for statement in plan.statements:
+        host.log(f"  {statement.display}")
+    psql_secret_script(
+        name="Apply the database roles spec",
+        script=Secret(psql_script(plan.statements)),
+        needed=bool(plan.statements),
+        reason=plan.summary(),
+    )
+
+
+def _plan() -> RolesPlan:
+    data: dict[str, Any] = host.data.dict()  # type: ignore[no-untyped-call]
+    host_spec = from_host_data(host.name, data)
+    if host_spec.database_roles is None or host_spec.secrets_dir is None:
+        raise SpecError(
+            f"host {host.name}: postgres_database_roles: not set; name the spec "
+            "file (for example specs/example.yml) and pgfortress_secrets_dir"
+        )
+    spec = load_database_roles(host_spec.database_roles)
+    distro = host.get_fact(LinuxDistribution)
+    layout = layout_for(host.name, distro.get("major"), host_spec.version)
+    cluster, databases = _catalog(spec, layout)
+    store = SecretStore(host_spec.secrets_dir)
+    passwords = _passwords(spec, store)
+    return plan_database_roles(spec, cluster, databases, passwords)
+
+
+def _catalog(
+    spec: DatabaseRolesSpec, layout: PostgresLayout
+) -> tuple[CatalogState, dict[str, CatalogState | None]]:
+    version_num = layout.version * 10000
+    cluster = host.get_fact(
+        PostgresCatalog, database="postgres", version_num=version_num
+    )
+    databases: dict[str, CatalogState | None] = {}
+    for name in spec.databases:
+        databases[name] = host.get_fact(
+            PostgresCatalog, database=name, version_num=version_num
+        )
+    return cluster or _fresh_cluster(version_num), databases
+
+
+def _fresh_cluster(version_num: int) -> CatalogState:
+    """What a just-installed server holds, for planning before it exists."""
+    admin = RoleState(
+        name="postgres",
+        login=True,
+        superuser=True,
+        createdb=True,
+        createrole=True,
+        replication=True,
+        bypassrls=True,
+    )
+    return CatalogState(
+        version_num=version_num,
+        database="postgres",
+        roles={"postgres": admin},
+        memberships=frozenset(),
+        databases={"postgres": "postgres"},
+        schemas={},
+        objects=(),
+        privileges=frozenset(),
+        default_privileges=frozenset(),
+        languages={},
+    )
+
+
+def _passwords(spec: DatabaseRolesSpec, store: SecretStore) -> dict[str, Secret]:
+    return {
+        name: resolve_secret_ref(role.password, store, f"{host.name}/{name}")
+        for name, role in spec.roles.items()
+        if role.login
+    }

@@ -1,0 +1,50 @@
+"""The pgfortress command: CA and secrets subcommands, errors as one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgfortress.cli import main
+from pgfortress.secrets import SecretStore
+
+
+def test_ca_init_then_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ca_dir = tmp_path / "ca"
+    assert main(["ca", "init", "--dir", str(ca_dir), "--name", "Test CA"]) == 0
+    assert (ca_dir / "ca.key").stat().st_mode & 0o777 == 0o600
+    assert main(["ca", "show", "--dir", str(ca_dir)]) == 0
+    assert "CN=Test CA" in capsys.readouterr().out
+
+
+def test_a_missing_ca_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ca", "show", "--dir", str(tmp_path / "nope")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("pgfortress: ")
+    assert "pgfortress ca init" in error
+
+
+def test_rotate_replaces_the_password_and_keeps_the_previous(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_dir = tmp_path / "secrets"
+    store = SecretStore(store_dir)
+    old = store.get_or_create("db1/app_rw").reveal()
+    assert (
+        main(
+            ["secrets", "rotate", "--store", str(store_dir), "--host", "db1", "app_rw"]
+        )
+        == 0
+    )
+    new = store.get("db1/app_rw").reveal()
+    assert new != old
+    assert store.get("db1/app_rw.previous").reveal() == old
+    for name in ("db1/app_rw", "db1/app_rw.previous"):
+        assert store.path(name).stat().st_mode & 0o777 == 0o600
+    out = capsys.readouterr().out
+    assert "deploys/site.py" in out
+    assert new not in out
+    assert old not in out
