@@ -185,6 +185,29 @@ def test_passwords_are_scram_and_settings_apply(roles_lab: RolesLab) -> None:
     assert stored.strip() == "3"
 
 
+def test_an_md5_password_found_on_the_server_is_replaced(roles_lab: RolesLab) -> None:
+    ssh(
+        roles_lab.lab,
+        "db1",
+        "runuser -u postgres -- env -C / psql -XAtq -v ON_ERROR_STOP=1 "
+        "-c \"SET password_encryption = 'md5'\" "
+        "-c \"ALTER ROLE app_ro PASSWORD 'legacy-md5'\"",
+    )
+    run = run_deploy(roles_lab.lab, "deploys/database_roles.py")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "md5" in run.output
+    assert "ALTER ROLE \"app_ro\" PASSWORD '********'" in run.output
+    assert "legacy-md5" not in run.output
+    assert sql(roles_lab, "app_ro", "SELECT 1").returncode == 0
+    kind = ssh(
+        roles_lab.lab,
+        "db1",
+        "runuser -u postgres -- env -C / psql -XAt -c "
+        "\"SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'app_ro'\"",
+    )
+    assert kind.strip() == "SCRAM-SHA-256$"
+
+
 def test_removing_a_grant_from_the_spec_revokes_only_that(
     roles_lab: RolesLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
