@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "BOOTSTRAP_SUPERUSER",
     "PUBLIC",
     "CatalogObject",
     "CatalogState",
@@ -25,6 +26,7 @@ __all__ = [
     "Privilege",
     "RoleState",
     "catalog_query",
+    "fresh_cluster",
     "parse_catalog",
 ]
 
@@ -130,6 +132,33 @@ class CatalogState:
     @property
     def major(self) -> int:
         return self.version_num // 10000
+
+
+BOOTSTRAP_SUPERUSER = RoleState(
+    "postgres",
+    login=True,
+    superuser=True,
+    createdb=True,
+    createrole=True,
+    replication=True,
+    bypassrls=True,
+)
+
+
+def fresh_cluster(version_num: int) -> CatalogState:
+    """What a just-installed server holds: for planning before it exists."""
+    return CatalogState(
+        version_num=version_num,
+        database="postgres",
+        roles={"postgres": BOOTSTRAP_SUPERUSER},
+        memberships=frozenset(),
+        databases={"postgres": "postgres"},
+        schemas={},
+        objects=(),
+        privileges=frozenset(),
+        default_privileges=frozenset(),
+        languages={},
+    )
 
 
 _DEFAULT_TYPES = {"r": "tables", "S": "sequences", "f": "functions", "T": "types"}

@@ -21,7 +21,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
 from pyinfra.facts.server import LinuxDistribution
 
-from pgfortress.catalog import CatalogState, RoleState
+from pgfortress.catalog import CatalogState, fresh_cluster
 from pgfortress.errors import PgFortressError, SpecError
 from pgfortress.plan import PostgresLayout, layout_for
 from pgfortress.plan.database_roles import RolesPlan, plan_database_roles
@@ -87,32 +87,7 @@ def _catalog(
         databases[name] = host.get_fact(
             PostgresCatalog, database=name, version_num=version_num
         )
-    return cluster or _fresh_cluster(version_num), databases
-
-
-def _fresh_cluster(version_num: int) -> CatalogState:
-    """What a just-installed server holds, for planning before it exists."""
-    admin = RoleState(
-        name="postgres",
-        login=True,
-        superuser=True,
-        createdb=True,
-        createrole=True,
-        replication=True,
-        bypassrls=True,
-    )
-    return CatalogState(
-        version_num=version_num,
-        database="postgres",
-        roles={"postgres": admin},
-        memberships=frozenset(),
-        databases={"postgres": "postgres"},
-        schemas={},
-        objects=(),
-        privileges=frozenset(),
-        default_privileges=frozenset(),
-        languages={},
-    )
+    return cluster or fresh_cluster(version_num), databases
 
 
 def _passwords(spec: DatabaseRolesSpec, store: SecretStore) -> dict[str, Secret]:

@@ -131,6 +131,17 @@ def psql_from_control(
     )
 
 
+def psql_select_one(dsn: str) -> subprocess.CompletedProcess[str]:
+    """``SELECT 1`` with psql, never prompting for a password."""
+    return subprocess.run(
+        ["psql", "-X", "-w", dsn, "-c", "SELECT 1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 def test_verify_full_with_the_ca_connects_over_tls(
     deployed: Deployed, tmp_path: Path, family: str
@@ -176,16 +187,9 @@ def test_wrong_password_is_refused_without_a_hint(
     passfile = tmp_path / "wrong"
     passfile.write_text(f"*:*:*:{PROBE}:not-the-password\n")
     passfile.chmod(0o600)
-    dsn = (
+    result = psql_select_one(
         f"host={deployed.db.address} dbname=postgres user={PROBE} "
         f"sslmode=verify-full sslrootcert={deployed.ca_file} passfile={passfile}"
-    )
-    result = subprocess.run(
-        ["psql", "-X", "-w", dsn, "-c", "SELECT 1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
     )
     assert result.returncode != 0
     assert f'password authentication failed for user "{PROBE}"' in result.stderr
@@ -313,16 +317,9 @@ def test_bad_inventory_is_stopped_before_any_change(
 
 
 def test_the_superuser_is_refused_over_tcp(deployed: Deployed, tmp_path: Path) -> None:
-    dsn = (
+    result = psql_select_one(
         f"host={deployed.db.address} dbname=postgres user=postgres "
         f"sslmode=verify-full sslrootcert={deployed.ca_file} connect_timeout=5"
-    )
-    result = subprocess.run(
-        ["psql", "-X", "-w", dsn, "-c", "SELECT 1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
     )
     assert result.returncode != 0
     assert "pg_hba.conf rejects connection" in result.stderr

@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Iterable, Mapping
 
 from pgfortress.catalog import (
+    BOOTSTRAP_SUPERUSER,
     PUBLIC,
     CatalogObject,
     CatalogState,
@@ -66,15 +67,7 @@ def role(name: str, **attributes: object) -> RoleState:
     return RoleState(name, **attributes)  # type: ignore[arg-type]
 
 
-POSTGRES = RoleState(
-    "postgres",
-    login=True,
-    superuser=True,
-    createdb=True,
-    createrole=True,
-    replication=True,
-    bypassrls=True,
-)
+POSTGRES = BOOTSTRAP_SUPERUSER
 
 
 def cluster(
