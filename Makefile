@@ -16,9 +16,9 @@ export PGFORTRESS_LAB := $(LAB)
 deps:
 	@scripts/install-system-deps.sh
 
-$(BIN)/pgfortress: pyproject.toml
+$(BIN)/pgfortress: pyproject.toml gateway/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./gateway
 	@touch $@
 
 venv: $(BIN)/pgfortress
@@ -33,13 +33,13 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 unit: venv
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit tests/gateway
 
 lab-tests: deps venv
 	$(BIN)/pytest tests/lab
 
 test: deps venv check
-	$(BIN)/pytest tests/unit tests/lab
+	$(BIN)/pytest tests/unit tests/gateway tests/lab
 
 demo: deps venv
 	@scripts/demo.sh $(LAB)

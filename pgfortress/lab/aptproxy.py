@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pgfortress._logging import logger
 from pgfortress.errors import LabError
 
 from . import procs
@@ -26,6 +27,7 @@ __all__ = ["PORT", "ProxyPaths", "is_serving", "render_acng_conf", "start"]
 PORT = 3142
 SUPPORT_DIR = Path("/usr/lib/apt-cacher-ng")
 _START_TIMEOUT = 20.0
+_ATTEMPTS = 3
 _BIND_FAILED = "Couldn't bind"
 
 
@@ -86,17 +88,23 @@ def start(
     paths.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     paths.conf_file.write_text(render_acng_conf(paths, bind_address, sources))
     argv = ["apt-cacher-ng", "-c", str(paths.conf_dir)]
-    pid = procs.spawn(argv, paths.console_log)
-    entry = procs.record(run_dir, "apt-proxy", pid, argv)
-    deadline = time.monotonic() + _START_TIMEOUT
-    while time.monotonic() < deadline and procs.is_alive(entry):
-        if procs.listens_on(pid, bind_address, PORT):
-            return entry
-        # apt-cacher-ng stays up after failing to bind; no point waiting.
+    # Seen rarely under load: the proxy is gone right after it started, with
+    # nothing in its log. A second attempt has always worked, so allow three.
+    for attempt in range(1, _ATTEMPTS + 1):
+        pid = procs.spawn(argv, paths.console_log)
+        entry = procs.record(run_dir, "apt-proxy", pid, argv)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline and procs.is_alive(entry):
+            if procs.listens_on(pid, bind_address, PORT):
+                return entry
+            # apt-cacher-ng stays up after failing to bind; no point waiting.
+            if _BIND_FAILED in _tail(paths.console_log):
+                break
+            time.sleep(0.1)
+        procs.kill([entry])
         if _BIND_FAILED in _tail(paths.console_log):
             break
-        time.sleep(0.1)
-    procs.kill([entry])
+        logger.warning("apt proxy exited at once (attempt %d); starting again", attempt)
     raise LabError(
         f"apt-cacher-ng did not start listening on {bind_address}:{PORT}. If "
         f"another apt-cacher-ng (such as the system service) holds *:{PORT}, stop "

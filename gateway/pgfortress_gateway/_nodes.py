@@ -1,0 +1,166 @@
+"""The typed shape of a parsed request: what ``grammar`` produces, ``sql`` consumes.
+
+Every name held here has already been checked against the schema cache, so the
+SQL builders only need to quote them, never to look them up again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from pgfortress_gateway.schema import ForeignKey
+
+__all__ = [
+    "Condition",
+    "DeleteRequest",
+    "Embed",
+    "Field",
+    "Filter",
+    "InsertRequest",
+    "Logic",
+    "Operator",
+    "Order",
+    "Preferences",
+    "ReadRequest",
+    "Returning",
+    "RpcRequest",
+    "SelectItem",
+    "UpdateRequest",
+]
+
+Operator: TypeAlias = Literal[
+    "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "is"
+]
+Returning: TypeAlias = Literal["minimal", "headers-only", "representation"]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``column op value``; ``value`` is a tuple for ``in``, a keyword for ``is``.
+
+    For ``like``/``ilike`` the PostgREST wildcard ``*`` is already turned into ``%``.
+    """
+
+    column: str
+    operator: Operator
+    value: str | tuple[str, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Logic:
+    """``and``/``or`` over nested conditions, as in ``or=(a.eq.1,b.gt.2)``."""
+
+    operator: Literal["and", "or"]
+    conditions: tuple[Condition, ...]
+    negated: bool = False
+
+
+Condition: TypeAlias = Filter | Logic
+
+
+@dataclass(frozen=True)
+class Order:
+    column: str
+    descending: bool = False
+    nulls: Literal["first", "last"] | None = None
+
+
+@dataclass(frozen=True)
+class Field:
+    """One selected column (``*`` for all of them) and the key it gets in JSON."""
+
+    column: str
+    alias: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.alias or self.column
+
+
+@dataclass(frozen=True)
+class Embed:
+    """A related relation nested into each row, following one foreign key.
+
+    ``to_many`` is true when ``foreign_key`` belongs to ``relation`` and points
+    back at the parent (one-to-many: a JSON array); false when it belongs to the
+    parent (many-to-one: a JSON object or null). ``inner`` drops parent rows
+    that have no related row, like PostgREST's ``!inner``.
+    """
+
+    relation: str
+    foreign_key: ForeignKey
+    to_many: bool
+    select: tuple[SelectItem, ...]
+    alias: str | None = None
+    filters: tuple[Condition, ...] = ()
+    order: tuple[Order, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    inner: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.alias or self.relation
+
+
+SelectItem: TypeAlias = Field | Embed
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What the ``Prefer`` header asked for; unknown preferences are ignored."""
+
+    returning: Returning = "minimal"
+    count: bool = False
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    relation: str
+    select: tuple[SelectItem, ...]
+    filters: tuple[Condition, ...] = ()
+    order: tuple[Order, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    prefer: Preferences = Preferences()
+
+
+@dataclass(frozen=True)
+class InsertRequest:
+    """Rows keep only the keys named in ``columns`` (all of them are columns)."""
+
+    relation: str
+    columns: tuple[str, ...]
+    rows: tuple[Mapping[str, object], ...]
+    select: tuple[SelectItem, ...]
+    prefer: Preferences = Preferences()
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    relation: str
+    values: Mapping[str, object]
+    filters: tuple[Condition, ...]
+    select: tuple[SelectItem, ...]
+    prefer: Preferences = Preferences()
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    relation: str
+    filters: tuple[Condition, ...]
+    select: tuple[SelectItem, ...]
+    prefer: Preferences = Preferences()
+
+
+@dataclass(frozen=True)
+class RpcRequest:
+    """Arguments in call order; values are JSON values (or text from a query)."""
+
+    function: str
+    arguments: tuple[tuple[str, object], ...]
+    limit: int | None = None
+    offset: int = 0

@@ -1,0 +1,280 @@
+"""The HTTP application: PostgREST-style URLs, one transaction per request.
+
+A request passes, in order: the per-address rate limit (before any signature
+is checked), authentication, the per-subject limit, the body checks, the URL
+grammar against the schema cache, and one database transaction as the
+caller's role. Every error becomes JSON with a stable code; nothing from the
+database's own error text reaches the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import grammar
+from . import sql as builder
+from .audit import log_request
+from .auth import Authenticator, Identity
+from .catalog import SCHEMA_QUERY, parse_schema
+from .config import GatewayConfig
+from .cors import CorsPolicy
+from .database import Database, Query, missing_memberships
+from .errors import (
+    GatewayError,
+    NotFoundError,
+    PayloadError,
+    RateLimitedError,
+    RequestError,
+    UnavailableError,
+)
+from .openapi import openapi_document
+from .ratelimit import RateLimiter
+from .schema import SchemaCache
+
+__all__ = ["Gateway", "create_app"]
+
+logger = logging.getLogger("pgfortress_gateway")
+
+SCHEMA_REFRESH_SECONDS = 60
+_WRITE_METHODS = {"POST", "PATCH"}
+
+
+class Gateway:
+    """Everything one running gateway holds: pool, keys, limits, schema cache."""
+
+    def __init__(self, config: GatewayConfig, database: Database | None = None):
+        self.config = config
+        self.database = database or Database(
+            _conninfo(config),
+            min_size=config.database.pool_min_size,
+            max_size=config.database.pool_max_size,
+            timeout=float(config.database.connect_timeout),
+        )
+        self.authenticator = Authenticator.from_config(config)
+        self.cors = CorsPolicy.from_config(config.cors)
+        self.limiter = RateLimiter(config.limits)
+        self.cache = SchemaCache(config.api.db_schema)
+
+    async def start(self) -> None:
+        """Open the pool, check the memberships, load the schema; or refuse."""
+        await self.database.open()
+        roles = self._switchable_roles()
+        missing = await self.database.missing_roles(roles)
+        if missing:
+            raise SystemExit(missing_memberships(missing, self.config.database.user))
+        await self.refresh_schema()
+
+    async def refresh_schema(self) -> None:
+        document = await self.database.fetch_json(
+            SCHEMA_QUERY, (self.config.api.db_schema,)
+        )
+        if document is None:
+            raise SystemExit(
+                f"schema {self.config.api.db_schema!r} does not exist or the "
+                f"authenticator cannot see it; check [api] schema"
+            )
+        self.cache = parse_schema(document)
+        logger.info(
+            "schema %s: %d relations, %d functions",
+            self.cache.schema,
+            len(self.cache.relations),
+            len(self.cache.functions),
+        )
+
+    async def keep_schema_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(SCHEMA_REFRESH_SECONDS)
+            try:
+                await self.refresh_schema()
+            except (GatewayError, SystemExit) as error:
+                # Keep serving with the last good cache; say why it is old.
+                logger.warning("schema refresh failed: %s", error)
+
+    def _switchable_roles(self) -> list[str]:
+        api = self.config.api
+        roles = set(api.allowed_roles)
+        if api.anonymous_role:
+            roles.add(api.anonymous_role)
+        roles.update(key.role for key in self.config.api_keys)
+        return sorted(roles)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.monotonic()
+        client = request.client.host if request.client else "-"
+        origin = request.headers.get("origin")
+        identity: Identity | None = None
+        try:
+            if request.method == "OPTIONS":
+                return self._preflight(request)
+            await self.limiter.check_address(client)
+            identity = self.authenticator.authenticate(
+                request.headers.get("authorization"), request.headers.get("x-api-key")
+            )
+            await self.limiter.check_subject(identity.subject)
+            response = await self._dispatch(request, identity)
+        except GatewayError as error:
+            response = _error_response(error)
+        except Exception:
+            logger.exception(
+                "unexpected error on %s %s", request.method, request.url.path
+            )
+            response = _error_response(GatewayError("internal error"))
+        response.headers.update(self.cors.simple(origin))
+        log_request(
+            identity.subject if identity else None,
+            identity.role if identity else None,
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            client,
+        )
+        return response
+
+    def _preflight(self, request: Request) -> Response:
+        headers = self.cors.preflight(
+            request.headers.get("origin"),
+            request.headers.get("access-control-request-method"),
+            request.headers.get("access-control-request-headers"),
+        )
+        return Response(status_code=204, headers=headers)
+
+    async def _dispatch(self, request: Request, identity: Identity) -> Response:
+        path = request.url.path.strip("/")
+        method = request.method
+        if path == "" and method in {"GET", "HEAD"}:
+            return JSONResponse(openapi_document(self.cache))
+        params = list(request.query_params.multi_items())
+        headers = dict(request.headers)
+        body = await self._body(request) if method in _WRITE_METHODS else None
+        api = self.config.api
+        cache = self.cache
+        if path.startswith("rpc/") and method == "POST":
+            rpc = grammar.parse_rpc(path.removeprefix("rpc/"), params, body, cache)
+            query = builder.build_rpc(rpc, cache, api.max_rows)
+            row = await self._run(identity, query)
+            return _json(row[0] if row else None, 200)
+        if "/" in path or not path:
+            raise NotFoundError(f"no route for {path or '/'}")
+        if method in {"GET", "HEAD"}:
+            read = grammar.parse_read(path, params, headers, cache)
+            row = await self._run(
+                identity, builder.build_read(read, cache, api.max_rows)
+            )
+            return _read_response(row, read, method == "HEAD")
+        if method == "POST":
+            insert = grammar.parse_insert(path, params, headers, body, cache)
+            row = await self._run(identity, builder.build_insert(insert, cache))
+            return _write_response(row, 201)
+        if method == "PATCH":
+            update = grammar.parse_update(path, params, headers, body, cache)
+            row = await self._run(identity, builder.build_update(update, cache))
+            return _write_response(row, 200)
+        if method == "DELETE":
+            delete = grammar.parse_delete(path, params, headers, cache)
+            row = await self._run(identity, builder.build_delete(delete, cache))
+            return _write_response(row, 200)
+        raise RequestError(f"method {method} is not supported here", status=405)
+
+    async def _body(self, request: Request) -> object:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise PayloadError("send the body as application/json", status=415)
+        limit = self.config.api.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadError(f"the body is larger than {limit} bytes", status=413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadError(f"the body is larger than {limit} bytes", status=413)
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks) or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise PayloadError("the body is not valid JSON", status=400) from None
+
+    async def _run(self, identity: Identity, query: Any) -> tuple[Any, ...] | None:
+        return await self.database.run_as(
+            identity.role,
+            identity.claims_json,
+            Query(query.sql, query.params),
+            self.config.api.statement_timeout_ms,
+        )
+
+
+def _json(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return Response(
+        text, status, headers=dict(headers or {}), media_type="application/json"
+    )
+
+
+def _read_response(row: tuple[Any, ...] | None, read: Any, head: bool) -> Response:
+    body = row[0] if row else "[]"
+    total = row[1] if row and len(row) > 1 else None
+    returned = len(json.loads(body)) if isinstance(body, str) else 0
+    headers = {"Content-Range": grammar.content_range(read.offset, returned, total)}
+    return _json("" if head else body, 200, headers)
+
+
+def _write_response(row: tuple[Any, ...] | None, status: int) -> Response:
+    body = row[0] if row else None
+    if body is None:
+        return Response(status_code=204 if status != 201 else 201)
+    return _json(body, status)
+
+
+def _error_response(error: GatewayError) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimitedError | UnavailableError):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="pgfortress"'
+    return JSONResponse(error.body(), error.status, headers=headers)
+
+
+def _conninfo(config: GatewayConfig) -> str:
+    db = config.database
+    return make_conninfo(
+        host=db.host,
+        port=db.port,
+        dbname=db.dbname,
+        user=db.user,
+        password=db.password,
+        sslmode="verify-full",
+        sslrootcert=str(db.sslrootcert),
+        connect_timeout=db.connect_timeout,
+        application_name="pgfortress-gateway",
+    )
+
+
+def create_app(config: GatewayConfig, database: Database | None = None) -> Starlette:
+    gateway = Gateway(config, database)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        refresher = asyncio.create_task(gateway.keep_schema_fresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            await gateway.database.close()
+
+    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
+    routes = [Route("/{path:path}", gateway.handle, methods=methods)]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,166 @@
+"""The gateway's side of PostgreSQL: a bounded pool and one transaction per request.
+
+Each request runs ``BEGIN; SET LOCAL ROLE <role>; set_config(claims); <query>;
+COMMIT`` on a pooled connection that logged in as the authenticator. The role
+and the claims last only for that transaction, so the next request on the same
+connection starts as the bare authenticator again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .errors import ForbiddenError, GatewayError, RequestError, UnavailableError
+
+__all__ = ["Database", "Query", "missing_memberships"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A statement whose every value is a bound parameter."""
+
+    sql: sql.Composable
+    params: tuple[object, ...] = ()
+
+
+# PostgreSQL 16 made "may SET ROLE" an option of each membership; before it,
+# membership alone allowed it.
+MEMBERSHIP_QUERY = """
+SELECT wanted.name
+FROM unnest(%s::text[]) AS wanted(name)
+LEFT JOIN pg_roles r ON r.rolname = wanted.name
+WHERE r.oid IS NULL OR NOT CASE
+  WHEN current_setting('server_version_num')::int >= 160000
+  THEN pg_has_role(current_user, r.oid, 'SET')
+  ELSE pg_has_role(current_user, r.oid, 'MEMBER') END
+ORDER BY 1
+"""
+
+
+_BAD_VALUES = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+class Database:
+    """A pool of authenticator connections and the per-request transaction."""
+
+    def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float):
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            open=False,
+            # A connection that broke while idle is replaced, not handed out.
+            check=AsyncConnectionPool.check_connection,
+        )
+
+    async def open(self) -> None:
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def fetch_json(self, query: str, params: Sequence[object]) -> Any:
+        """Run a catalog query as the authenticator itself; return its JSON."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(query, params)
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def missing_roles(self, roles: Sequence[str]) -> list[str]:
+        """Roles the authenticator cannot switch to (absent or not granted)."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(MEMBERSHIP_QUERY, (sorted(set(roles)),))
+            rows = await cursor.fetchall()
+        return [str(row[0]) for row in rows]
+
+    async def run_as(
+        self,
+        role: str,
+        claims_json: str,
+        query: Query,
+        statement_timeout_ms: int | None = None,
+    ) -> tuple[Any, ...] | None:
+        """Run ``query`` in one transaction as ``role``; return its single row."""
+        async with self._connection() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role))
+                    )
+                    await conn.execute(
+                        "SELECT set_config('request.jwt.claims', %s, true)",
+                        (claims_json,),
+                    )
+                    if statement_timeout_ms is not None:
+                        await conn.execute(
+                            "SELECT set_config('statement_timeout', %s, true)",
+                            (str(statement_timeout_ms),),
+                        )
+                    cursor = await conn.execute(query.sql, query.params)
+                    row: tuple[Any, ...] | None = await cursor.fetchone()
+                    return row
+            except psycopg.errors.InsufficientPrivilege as error:
+                raise ForbiddenError("permission denied") from error
+            except psycopg.errors.QueryCanceled as error:
+                raise GatewayError("statement timed out", status=504) from error
+            except _BAD_VALUES as bad:
+                raise RequestError(_client_message(bad), status=_status(bad)) from bad
+
+    def _connection(self) -> Any:
+        return _Connection(self._pool)
+
+
+class _Connection:
+    """pool.connection() with unreachable-database errors turned into 503."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._context: Any = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
+        self._context = self._pool.connection()
+        try:
+            conn: psycopg.AsyncConnection[Any] = await self._context.__aenter__()
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            raise UnavailableError("the database is unreachable") from error
+        return conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self._context.__aexit__(*exc)
+        except psycopg.OperationalError as error:
+            raise UnavailableError("the database connection was lost") from error
+
+
+def missing_memberships(missing: Sequence[str], authenticator: str) -> str:
+    """The refusal to start, naming the grants that would fix it."""
+    grants = "; ".join(f"GRANT {name} TO {authenticator}" for name in missing)
+    return (
+        f"the authenticator {authenticator} cannot switch to: {', '.join(missing)}. "
+        f"Grant the memberships (for example: {grants}) or remove those roles "
+        "from the gateway's configuration"
+    )
+
+
+def _client_message(error: psycopg.Error) -> str:
+    # The class of the problem, never the server's text: that may quote values.
+    if isinstance(error, psycopg.errors.UniqueViolation):
+        return "a row with the same key already exists"
+    if isinstance(error, psycopg.errors.ForeignKeyViolation):
+        return "a referenced row does not exist, or the row is still referenced"
+    if isinstance(error, psycopg.errors.NotNullViolation):
+        return "a required column is missing"
+    if isinstance(error, psycopg.errors.CheckViolation):
+        return "a value breaks a check constraint"
+    return "a value is not valid for its column"
+
+
+def _status(error: psycopg.Error) -> int:
+    return 409 if isinstance(error, psycopg.errors.IntegrityError) else 400

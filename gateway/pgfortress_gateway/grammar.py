@@ -1,0 +1,255 @@
+"""PostgREST's URL grammar, parsed into typed requests checked against the catalog.
+
+Every relation, column, function and argument name is looked up in the
+:class:`SchemaCache` here; whatever is not in it is refused with a
+:class:`RequestError` (or :class:`NotFoundError` for the relation or function of the
+path), so the SQL builders never see a name the catalog does not know.
+
+Unlike PostgREST, an update or a delete without any filter is refused: a
+forgotten ``?id=eq.1`` must not rewrite a whole table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pgfortress_gateway._headers import apply_range, content_range, parse_prefer
+from pgfortress_gateway._lex import nonnegative, show, split_top, unquote
+from pgfortress_gateway._nodes import (
+    Condition,
+    DeleteRequest,
+    Embed,
+    Field,
+    Filter,
+    InsertRequest,
+    Logic,
+    Order,
+    Preferences,
+    ReadRequest,
+    RpcRequest,
+    SelectItem,
+    UpdateRequest,
+)
+from pgfortress_gateway._scope import Path, group_by_path, parse_scope
+from pgfortress_gateway._select import parse_select
+from pgfortress_gateway.errors import NotFoundError, PayloadError, RequestError
+from pgfortress_gateway.schema import Relation, SchemaCache
+
+__all__ = [
+    "Condition",
+    "DeleteRequest",
+    "Embed",
+    "Field",
+    "Filter",
+    "InsertRequest",
+    "Logic",
+    "Order",
+    "Preferences",
+    "ReadRequest",
+    "RpcRequest",
+    "SelectItem",
+    "UpdateRequest",
+    "content_range",
+    "parse_delete",
+    "parse_insert",
+    "parse_prefer",
+    "parse_read",
+    "parse_rpc",
+    "parse_update",
+]
+
+_NEEDS_FILTER = "add a filter such as ?id=eq.1"
+
+
+def parse_read(
+    relation: str,
+    params: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    cache: SchemaCache,
+) -> ReadRequest:
+    """A GET on ``/<relation>``: filters, select, order, limit/offset and Range."""
+    target = _relation(relation, cache)
+    headers = _lower(headers)
+    select, rest = _take_select(target, params, cache)
+    scope = parse_scope(target, rest)
+    offset, limit = apply_range(headers, scope.offset, scope.limit)
+    return ReadRequest(
+        relation=target.name,
+        select=select,
+        filters=scope.filters,
+        order=scope.order,
+        limit=limit,
+        offset=offset,
+        prefer=parse_prefer(headers.get("prefer", "")),
+    )
+
+
+def parse_insert(
+    relation: str,
+    params: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: object,
+    cache: SchemaCache,
+) -> InsertRequest:
+    """A POST on ``/<relation>`` with one JSON object or an array of them."""
+    target = _relation(relation, cache)
+    select, rest = _take_select(target, params, cache)
+    named: tuple[str, ...] | None = None
+    for key, value in rest:
+        if key == "columns" and named is None:
+            named = tuple(_column(target, unquote(c)) for c in split_top(value))
+        elif key == "on_conflict":
+            raise RequestError("upsert (on_conflict) is not supported")
+        else:
+            raise RequestError(f"unexpected parameter {show(key)} for an insert")
+    rows = _rows(body)
+    if named is None:
+        seen = dict.fromkeys(key for row in rows for key in row)
+        named = tuple(_column(target, key) for key in seen)
+    if not named:
+        raise PayloadError("the body names no column to insert")
+    kept = tuple({c: row[c] for c in named if c in row} for row in rows)
+    return InsertRequest(
+        target.name,
+        named,
+        kept,
+        select,
+        parse_prefer(_lower(headers).get("prefer", "")),
+    )
+
+
+def parse_update(
+    relation: str,
+    params: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: object,
+    cache: SchemaCache,
+) -> UpdateRequest:
+    """A PATCH on ``/<relation>``: a JSON object of new values, and filters."""
+    target = _relation(relation, cache)
+    if not isinstance(body, dict) or not body:
+        raise PayloadError("an update needs a JSON object with at least one column")
+    values = {_column(target, str(key)): value for key, value in body.items()}
+    select, filters = _write_filters(target, params, cache)
+    prefer = parse_prefer(_lower(headers).get("prefer", ""))
+    return UpdateRequest(target.name, values, filters, select, prefer)
+
+
+def parse_delete(
+    relation: str,
+    params: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    cache: SchemaCache,
+) -> DeleteRequest:
+    """A DELETE on ``/<relation>``; at least one filter is required."""
+    target = _relation(relation, cache)
+    select, filters = _write_filters(target, params, cache)
+    prefer = parse_prefer(_lower(headers).get("prefer", ""))
+    return DeleteRequest(target.name, filters, select, prefer)
+
+
+def parse_rpc(
+    function: str,
+    params: Sequence[tuple[str, str]],
+    body: object,
+    cache: SchemaCache,
+) -> RpcRequest:
+    """``/rpc/<function>``: arguments from a JSON object, or from the query
+    string when there is no body (a GET); ``limit``/``offset`` page the result."""
+    found = cache.functions.get(function)
+    if found is None:
+        raise NotFoundError(f"no function {show(function)} in the exposed schema")
+    paging = {k: v for k, v in params if k in ("limit", "offset")}
+    others = [(k, v) for k, v in params if k not in ("limit", "offset")]
+    if body is None:
+        given: dict[str, object] = dict(others)
+    elif isinstance(body, dict):
+        if others:
+            raise RequestError(f"unexpected parameter {show(others[0][0])} for rpc")
+        given = {str(key): value for key, value in body.items()}
+    else:
+        raise PayloadError("rpc arguments must be a JSON object")
+    known = {p.name: p for p in found.parameters}
+    for name in given:
+        if name not in known:
+            raise RequestError(
+                f"function {show(function)} has no argument {show(name)}"
+            )
+    missing = [
+        p.name for p in found.parameters if not p.has_default and p.name not in given
+    ]
+    if missing:
+        raise RequestError(
+            f"missing argument(s) for {show(function)}: {', '.join(missing)}"
+        )
+    arguments = tuple(
+        (p.name, given[p.name]) for p in found.parameters if p.name in given
+    )
+    limit = nonnegative("limit", paging["limit"]) if "limit" in paging else None
+    offset = nonnegative("offset", paging.get("offset", "0"))
+    return RpcRequest(found.name, arguments, limit, offset)
+
+
+def _relation(name: str, cache: SchemaCache) -> Relation:
+    found = cache.relations.get(name)
+    if found is None:
+        raise NotFoundError(f"no relation {show(name)} in the exposed schema")
+    return found
+
+
+def _column(relation: Relation, name: str) -> str:
+    if name not in relation.columns:
+        raise RequestError(
+            f"column {show(name)} does not exist in {show(relation.name)}"
+        )
+    return name
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {key.lower(): value for key, value in headers.items()}
+
+
+def _take_select(
+    relation: Relation, params: Sequence[tuple[str, str]], cache: SchemaCache
+) -> tuple[tuple[SelectItem, ...], list[tuple[str, str]]]:
+    """Parse ``select`` (``*`` by default); return the other top-level params."""
+    texts = [value for key, value in params if key == "select"]
+    if len(texts) > 1:
+        raise RequestError("select is given more than once")
+    groups = group_by_path([(k, v) for k, v in params if k != "select"])
+    select = parse_select(texts[0] if texts else "*", relation, cache, groups)
+    unknown = set(groups) - {()} - set(_embed_paths(select, ()))
+    if unknown:
+        path = ".".join(sorted(unknown)[0])
+        raise RequestError(f"{show(path)} is not an embedded resource in select")
+    return select, groups.get((), [])
+
+
+def _embed_paths(items: Sequence[SelectItem], path: Path) -> list[Path]:
+    paths: list[Path] = []
+    for item in items:
+        if isinstance(item, Embed):
+            paths.append((*path, item.key))
+            paths += _embed_paths(item.select, (*path, item.key))
+    return paths
+
+
+def _write_filters(
+    relation: Relation, params: Sequence[tuple[str, str]], cache: SchemaCache
+) -> tuple[tuple[SelectItem, ...], tuple[Condition, ...]]:
+    select, rest = _take_select(relation, params, cache)
+    for key, _ in rest:
+        if key in ("order", "limit", "offset", "columns", "on_conflict"):
+            raise RequestError(f"{key} is not supported on updates and deletes")
+    filters = parse_scope(relation, rest).filters
+    if not filters:
+        raise RequestError(f"refusing to change every row: {_NEEDS_FILTER}")
+    return select, filters
+
+
+def _rows(body: object) -> tuple[Mapping[str, object], ...]:
+    if isinstance(body, dict):
+        return ({str(k): v for k, v in body.items()},)
+    if isinstance(body, list) and body and all(isinstance(r, dict) for r in body):
+        return tuple({str(k): v for k, v in row.items()} for row in body)
+    raise PayloadError("the body must be a JSON object or a non-empty array of objects")

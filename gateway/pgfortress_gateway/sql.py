@@ -1,0 +1,211 @@
+"""Parsed requests turned into one SQL statement each, composed with psycopg.sql.
+
+Every statement answers exactly one row of two columns, so the caller reads
+them the same way whatever the request:
+
+``body``
+    the JSON text to send back (built by PostgreSQL), or NULL when the client
+    asked for ``Prefer: return=minimal``;
+``total``
+    ``count=exact`` on a read, the number of rows written on a write with
+    ``return=representation|headers-only``, otherwise NULL.
+
+Names come only from the catalog check in :mod:`grammar` and go through
+``sql.Identifier``; values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+from psycopg.sql import Composed
+
+from pgfortress_gateway._nodes import (
+    DeleteRequest,
+    Field,
+    InsertRequest,
+    Preferences,
+    ReadRequest,
+    RpcRequest,
+    SelectItem,
+    UpdateRequest,
+)
+from pgfortress_gateway._render import (
+    Params,
+    aggregate,
+    conditions,
+    inner_joins,
+    json_text,
+    limit_offset,
+    order_by,
+    select_list,
+)
+from pgfortress_gateway._rpc import rpc_body
+from pgfortress_gateway.schema import SchemaCache
+
+__all__ = [
+    "Query",
+    "build_delete",
+    "build_insert",
+    "build_read",
+    "build_rpc",
+    "build_update",
+]
+
+_TOP = "pgf_0"  # the alias of the requested relation (or of the written rows)
+_TARGET = "pgf_target"  # the relation an INSERT/UPDATE/DELETE writes to
+_BODY = "pgf_body"  # the JSON body seen as a record of the relation's type
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: Composed
+    params: tuple[object, ...]
+
+
+def build_read(request: ReadRequest, cache: SchemaCache, max_rows: int) -> Query:
+    """``body`` is the JSON array of the page; ``total`` the count, if asked."""
+    params = Params()
+    table = sql.Identifier(cache.schema, request.relation)
+    columns = select_list(request.select, _TOP, cache, params)
+    where = _where(request, params, cache)
+    limit = max_rows if request.limit is None else min(request.limit, max_rows)
+    page = sql.SQL("SELECT {} FROM {} AS {}{}{}{}").format(
+        columns,
+        table,
+        sql.Identifier(_TOP),
+        where,
+        order_by(request.order, _TOP),
+        limit_offset(limit, request.offset, params),
+    )
+    total: sql.Composable = sql.SQL("NULL::bigint")
+    if request.prefer.count:
+        total = sql.SQL("(SELECT count(*) FROM {} AS {}{})").format(
+            table, sql.Identifier(_TOP), _where(request, params, cache)
+        )
+    return _finish(
+        sql.SQL("SELECT {} AS body, {} AS total").format(aggregate(page), total),
+        params,
+    )
+
+
+def build_insert(request: InsertRequest, cache: SchemaCache) -> Query:
+    params = Params()
+    table = sql.Identifier(cache.schema, request.relation)
+    names = [sql.Identifier(c) for c in request.columns]
+    taken = [sql.SQL("{}.{}").format(sql.Identifier(_BODY), n) for n in names]
+    write = sql.SQL(
+        "INSERT INTO {} AS {} ({}) SELECT {}"
+        " FROM json_populate_recordset(NULL::{}, {}::json) AS {}"
+    ).format(
+        table,
+        sql.Identifier(_TARGET),
+        sql.SQL(", ").join(names),
+        sql.SQL(", ").join(taken),
+        table,
+        params.add(json_text([dict(row) for row in request.rows])),
+        sql.Identifier(_BODY),
+    )
+    return _written(
+        write, request.relation, request.select, request.prefer, cache, params
+    )
+
+
+def build_update(request: UpdateRequest, cache: SchemaCache) -> Query:
+    params = Params()
+    table = sql.Identifier(cache.schema, request.relation)
+    assignments = [
+        sql.SQL("{} = {}.{}").format(
+            sql.Identifier(c), sql.Identifier(_BODY), sql.Identifier(c)
+        )
+        for c in request.values
+    ]
+    write = sql.SQL(
+        "UPDATE {} AS {} SET {} FROM json_populate_record(NULL::{}, {}::json) AS {}"
+    ).format(
+        table,
+        sql.Identifier(_TARGET),
+        sql.SQL(", ").join(assignments),
+        table,
+        params.add(json_text(dict(request.values))),
+        sql.Identifier(_BODY),
+    )
+    relation = cache.relations[request.relation]
+    found = conditions(request.filters, relation, _TARGET, params)
+    write += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(found)
+    return _written(
+        write, request.relation, request.select, request.prefer, cache, params
+    )
+
+
+def build_delete(request: DeleteRequest, cache: SchemaCache) -> Query:
+    params = Params()
+    relation = cache.relations[request.relation]
+    found = conditions(request.filters, relation, _TARGET, params)
+    write = sql.SQL("DELETE FROM {} AS {} WHERE {}").format(
+        sql.Identifier(cache.schema, request.relation),
+        sql.Identifier(_TARGET),
+        sql.SQL(" AND ").join(found),
+    )
+    return _written(
+        write, request.relation, request.select, request.prefer, cache, params
+    )
+
+
+def build_rpc(request: RpcRequest, cache: SchemaCache, max_rows: int) -> Query:
+    """Call with named arguments; sets become a JSON array, scalars ``to_json``."""
+    params = Params()
+    body = rpc_body(request, cache, max_rows, params)
+    answer = sql.SQL("SELECT {} AS body, NULL::bigint AS total")
+    return _finish(answer.format(body), params)
+
+
+def _where(request: ReadRequest, params: Params, cache: SchemaCache) -> sql.Composable:
+    relation = cache.relations[request.relation]
+    found = conditions(request.filters, relation, _TOP, params)
+    found += inner_joins(request.select, _TOP, cache, params)
+    if not found:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(found)
+
+
+def _written(
+    write: sql.Composable,
+    relation: str,
+    select: tuple[SelectItem, ...],
+    prefer: Preferences,
+    cache: SchemaCache,
+    params: Params,
+) -> Query:
+    """Wrap a write in a CTE and shape its answer after ``Prefer: return=``."""
+    if prefer.returning == "minimal":
+        statement = sql.SQL(
+            "WITH {} AS ({}) SELECT NULL::text AS body, NULL::bigint AS total"
+        )
+        return _finish(statement.format(sql.Identifier(_TOP), write), params)
+    returning: sql.Composable
+    if prefer.returning == "headers-only":
+        key = cache.relations[relation].primary_key
+        select = tuple(Field(column) for column in key)
+        returned = [
+            sql.SQL("{}.{}").format(sql.Identifier(_TARGET), sql.Identifier(c))
+            for c in key
+        ]
+        returning = sql.SQL(", ").join(returned) if key else sql.SQL("1")
+    else:
+        returning = sql.SQL("{}.*").format(sql.Identifier(_TARGET))
+    write = sql.SQL("{} RETURNING {}").format(write, returning)
+    rows = sql.SQL("SELECT {} FROM {}").format(
+        select_list(select, _TOP, cache, params), sql.Identifier(_TOP)
+    )
+    answer = sql.SQL(
+        "WITH {} AS ({}) SELECT {} AS body, (SELECT count(*) FROM {}) AS total"
+    )
+    top = sql.Identifier(_TOP)
+    return _finish(answer.format(top, write, aggregate(rows), top), params)
+
+
+def _finish(statement: sql.Composable, params: Params) -> Query:
+    composed = statement if isinstance(statement, Composed) else Composed([statement])
+    return Query(composed, tuple(params.values))

@@ -1,0 +1,486 @@
+"""PostgREST's URL grammar parsed into typed requests, checked against the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+from pgfortress_gateway.errors import NotFoundError, PayloadError, RequestError
+from pgfortress_gateway.grammar import (
+    DeleteRequest,
+    Embed,
+    Field,
+    Filter,
+    InsertRequest,
+    Logic,
+    Order,
+    Preferences,
+    ReadRequest,
+    UpdateRequest,
+    content_range,
+    parse_delete,
+    parse_insert,
+    parse_prefer,
+    parse_read,
+    parse_rpc,
+    parse_update,
+)
+from pgfortress_gateway.schema import (
+    Column,
+    ForeignKey,
+    Function,
+    Parameter,
+    Relation,
+    SchemaCache,
+)
+
+ORDERS_FK = ForeignKey(
+    "orders_customer_id_fkey", ("customer_id",), "customers", ("id",)
+)
+
+
+def _columns(*pairs: tuple[str, str]) -> dict[str, Column]:
+    return {name: Column(name, kind) for name, kind in pairs}
+
+
+def make_cache() -> SchemaCache:
+    """A small shop: customers, their orders, a view, a self-reference and rpc."""
+    relations = [
+        Relation(
+            "customers",
+            "table",
+            _columns(
+                ("id", "integer"),
+                ("name", "text"),
+                ("email", "character varying(80)"),
+                ("vip", "boolean"),
+                ("created_at", "timestamp with time zone"),
+            ),
+            primary_key=("id",),
+        ),
+        Relation(
+            "orders",
+            "table",
+            _columns(
+                ("id", "bigint"),
+                ("customer_id", "integer"),
+                ("total", "numeric(10,2)"),
+                ("status", "text"),
+                ("tags", "text[]"),
+            ),
+            primary_key=("id",),
+            foreign_keys=(ORDERS_FK,),
+        ),
+        Relation("products", "view", _columns(("id", "integer"), ("price", "numeric"))),
+        Relation(
+            "employees",
+            "table",
+            _columns(("id", "integer"), ("manager_id", "integer")),
+            primary_key=("id",),
+            foreign_keys=(
+                ForeignKey(
+                    "employees_manager_fkey", ("manager_id",), "employees", ("id",)
+                ),
+            ),
+        ),
+        Relation(
+            "shipments",
+            "table",
+            _columns(
+                ("id", "integer"), ("sender_id", "integer"), ("receiver_id", "integer")
+            ),
+            foreign_keys=(
+                ForeignKey(
+                    "shipments_sender_fkey", ("sender_id",), "customers", ("id",)
+                ),
+                ForeignKey(
+                    "shipments_receiver_fkey", ("receiver_id",), "customers", ("id",)
+                ),
+            ),
+        ),
+        Relation('we"ird', "table", _columns(('co"l', "text"), ("n", '"My Type"'))),
+    ]
+    functions = [
+        Function(
+            "add", (Parameter("a", "integer"), Parameter("b", "integer")), "integer"
+        ),
+        Function(
+            "big_orders",
+            (Parameter("min_total", "numeric", has_default=True),),
+            "orders",
+            returns_set=True,
+            volatility="stable",
+        ),
+        Function("numbers", (Parameter("n", "integer"),), "integer", returns_set=True),
+        Function("touch", (), "void"),
+        Function(
+            "tagged", (Parameter("tags", "text[]"), Parameter("meta", "jsonb")), "jsonb"
+        ),
+    ]
+    return SchemaCache(
+        "shop",
+        {r.name: r for r in relations},
+        {f.name: f for f in functions},
+    )
+
+
+CACHE = make_cache()
+NO_HEADERS: Mapping[str, str] = {}
+
+
+def _q(query: str) -> list[tuple[str, str]]:
+    """Split a decoded query string; values may hold '=' and '&' is the separator."""
+    pairs = []
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        pairs.append((key, value))
+    return pairs
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("id=eq.1", (Filter("id", "eq", "1"),)),
+        ("id=neq.1&name=gt.b", (Filter("id", "neq", "1"), Filter("name", "gt", "b"))),
+        ("name=like.*ann*", (Filter("name", "like", "%ann%"),)),
+        ("name=ilike.A%25", (Filter("name", "ilike", "A%25"),)),
+        ("name=eq.a.b.c", (Filter("name", "eq", "a.b.c"),)),
+        ("name=eq.", (Filter("name", "eq", ""),)),
+        ("id=in.(1,2,3)", (Filter("id", "in", ("1", "2", "3")),)),
+        ('name=in.("a,b",c,"d\\"e")', (Filter("name", "in", ("a,b", "c", 'd"e')),)),
+        ("id=in.()", (Filter("id", "in", ()),)),
+        ("vip=is.NULL", (Filter("vip", "is", "null"),)),
+        ("vip=not.is.true", (Filter("vip", "is", "true", negated=True),)),
+        ("id=not.in.(1,2)", (Filter("id", "in", ("1", "2"), negated=True),)),
+        (
+            "or=(id.eq.1,name.like.*x*)",
+            (Logic("or", (Filter("id", "eq", "1"), Filter("name", "like", "%x%"))),),
+        ),
+        (
+            'not.and=(id.gte.1,and(vip.is.true,name.eq."a,b"))',
+            (
+                Logic(
+                    "and",
+                    (
+                        Filter("id", "gte", "1"),
+                        Logic(
+                            "and",
+                            (Filter("vip", "is", "true"), Filter("name", "eq", "a,b")),
+                        ),
+                    ),
+                    negated=True,
+                ),
+            ),
+        ),
+        ("or=(id.not.in.(1,2),not.or(id.lt.0))", None),
+    ],
+)
+def test_filters(query: str, filters: tuple[Filter | Logic, ...] | None) -> None:
+    request = parse_read("customers", _q(query), NO_HEADERS, CACHE)
+    if filters is not None:
+        assert request.filters == filters
+    assert request.select == (Field("*"),)
+
+
+@pytest.mark.parametrize(
+    ("query", "order"),
+    [
+        ("order=id", (Order("id"),)),
+        ("order=id.desc,name.asc", (Order("id", True), Order("name"))),
+        ("order=name.desc.nullslast", (Order("name", True, "last"),)),
+        ("order=name.nullsfirst", (Order("name", False, "first"),)),
+    ],
+)
+def test_order(query: str, order: tuple[Order, ...]) -> None:
+    assert parse_read("customers", _q(query), NO_HEADERS, CACHE).order == order
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "limit", "offset"),
+    [
+        ("", {}, None, 0),
+        ("limit=10&offset=5", {}, 10, 5),
+        ("", {"Range": "0-9"}, 10, 0),
+        ("", {"range": "items=20-29", "Range-Unit": "items"}, 10, 20),
+        ("", {"Range": "5-"}, None, 5),
+        ("limit=3", {"Range": "0-9"}, 3, 0),
+        ("offset=5&limit=100", {"Range": "0-9"}, 5, 5),
+    ],
+)
+def test_paging(
+    query: str, headers: dict[str, str], limit: int | None, offset: int
+) -> None:
+    request = parse_read("customers", _q(query) if query else [], headers, CACHE)
+    assert (request.limit, request.offset) == (limit, offset)
+
+
+def test_select_with_alias_and_both_embedding_directions() -> None:
+    request = parse_read(
+        "orders",
+        [("select", "id, buyer:customers(full:name), n:total")],
+        NO_HEADERS,
+        CACHE,
+    )
+    assert request.select == (
+        Field("id"),
+        Embed("customers", ORDERS_FK, False, (Field("name", "full"),), alias="buyer"),
+        Field("total", "n"),
+    )
+    many = parse_read("customers", [("select", "*,orders(*)")], NO_HEADERS, CACHE)
+    assert many.select[1] == Embed("orders", ORDERS_FK, True, (Field("*"),))
+
+
+def test_embedded_filters_order_and_limit_apply_to_the_embed() -> None:
+    params = [
+        ("select", "id,o:orders!inner(id)"),
+        ("o.total", "gt.10"),
+        ("o.order", "id.desc"),
+        ("o.limit", "2"),
+        ("id", "lt.5"),
+    ]
+    request = parse_read("customers", params, NO_HEADERS, CACHE)
+    embed = request.select[1]
+    assert isinstance(embed, Embed)
+    assert embed.filters == (Filter("total", "gt", "10"),)
+    assert (embed.order, embed.limit, embed.inner) == ((Order("id", True),), 2, True)
+    assert request.filters == (Filter("id", "lt", "5"),)
+
+
+@pytest.mark.parametrize(
+    ("select", "fk"),
+    [
+        ("manager:employees!employees_manager_fkey(id)", "employees_manager_fkey"),
+        ("shipments!sender_id(id)", "shipments_sender_fkey"),
+    ],
+)
+def test_hint_picks_one_foreign_key(select: str, fk: str) -> None:
+    relation = "employees" if "manager" in select else "customers"
+    request = parse_read(relation, [("select", select)], NO_HEADERS, CACHE)
+    embed = request.select[0]
+    assert isinstance(embed, Embed)
+    assert embed.foreign_key.name == fk
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", Preferences()),
+        ("return=representation", Preferences("representation")),
+        ("return=headers-only, count=exact", Preferences("headers-only", True)),
+        ("count=exact,return=minimal,tx=commit", Preferences("minimal", True)),
+        ("return=bogus", Preferences()),
+    ],
+)
+def test_prefer(header: str, expected: Preferences) -> None:
+    assert parse_prefer(header) == expected
+
+
+def test_read_reads_prefer_case_insensitively() -> None:
+    request = parse_read("customers", [], {"PREFER": "count=exact"}, CACHE)
+    assert request == ReadRequest(
+        "customers", (Field("*"),), prefer=Preferences(count=True)
+    )
+
+
+def test_insert_takes_the_union_of_keys_or_the_columns_param() -> None:
+    body = [{"name": "a"}, {"name": "b", "vip": True}]
+    request = parse_insert(
+        "customers", [], {"Prefer": "return=representation"}, body, CACHE
+    )
+    assert request == InsertRequest(
+        "customers",
+        ("name", "vip"),
+        ({"name": "a"}, {"name": "b", "vip": True}),
+        (Field("*"),),
+        Preferences("representation"),
+    )
+    narrowed = parse_insert(
+        "customers", [("columns", "name")], NO_HEADERS, {"name": "a", "junk": 1}, CACHE
+    )
+    assert (narrowed.columns, narrowed.rows) == (("name",), ({"name": "a"},))
+
+
+def test_update_and_delete_need_a_filter_and_keep_it() -> None:
+    update = parse_update(
+        "customers", [("id", "eq.1")], NO_HEADERS, {"vip": True}, CACHE
+    )
+    assert update == UpdateRequest(
+        "customers", {"vip": True}, (Filter("id", "eq", "1"),), (Field("*"),)
+    )
+    delete = parse_delete("orders", [("id", "in.(1,2)"), ("select", "id")], {}, CACHE)
+    assert delete == DeleteRequest(
+        "orders", (Filter("id", "in", ("1", "2")),), (Field("id"),)
+    )
+
+
+def test_rpc_arguments_in_declared_order() -> None:
+    request = parse_rpc("add", [], {"b": 2, "a": 1}, CACHE)
+    assert request.arguments == (("a", 1), ("b", 2))
+    from_query = parse_rpc("numbers", [("n", "3"), ("limit", "2")], None, CACHE)
+    assert (from_query.arguments, from_query.limit) == ((("n", "3"),), 2)
+    assert parse_rpc("big_orders", [], {}, CACHE).arguments == ()
+
+
+@pytest.mark.parametrize(
+    ("offset", "returned", "total", "expected"),
+    [(0, 10, 42, "0-9/42"), (5, 0, 5, "*/5"), (10, 3, None, "10-12/*")],
+)
+def test_content_range(
+    offset: int, returned: int, total: int | None, expected: str
+) -> None:
+    assert content_range(offset, returned, total) == expected
+
+
+BAD_READS: list[tuple[str, str, dict[str, str], type[Exception], str]] = [
+    ("nope", "", {}, NotFoundError, "no relation 'nope'"),
+    ("customers;drop", "", {}, NotFoundError, "no relation"),
+    ("customers", "nope=eq.1", {}, RequestError, "column 'nope'"),
+    ("customers", "id;drop table x=eq.1", {}, RequestError, "does not exist"),
+    ("customers", '"id"x=eq.1', {}, RequestError, "quote"),
+    ("customers", "id=foo.1", {}, RequestError, "unknown operator 'foo'"),
+    ("customers", "id=eq", {}, RequestError, "needs a value"),
+    ("customers", "id=1", {}, RequestError, "unknown operator"),
+    ("customers", "id=not.eq", {}, RequestError, "needs a value"),
+    ("customers", "id=in.1,2", {}, RequestError, "parentheses"),
+    ("customers", "id=in.(1,2", {}, RequestError, "parentheses"),
+    ("customers", 'id=in.("1,2)', {}, RequestError, "unclosed"),
+    ("customers", "id=in.(1,(2))", {}, RequestError, "quote values"),
+    ("orders", "tags=in.(a,b)", {}, RequestError, "array column"),
+    ("customers", "vip=is.maybe", {}, RequestError, "'is' takes"),
+    ("customers", "or=id.eq.1", {}, RequestError, "parentheses"),
+    ("customers", "or=()", {}, RequestError, "at least one"),
+    ("customers", "or=(id.eq.1,nope.eq.2)", {}, RequestError, "column 'nope'"),
+    ("customers", "or=(id)", {}, RequestError, "column.op.value"),
+    ("customers", "or=(id.eq.1))", {}, RequestError, "unbalanced"),
+    ("customers", "order=nope.asc", {}, RequestError, "column 'nope'"),
+    ("customers", "order=id.up", {}, RequestError, "bad order term"),
+    ("customers", "order=id.desc.nullsmiddle", {}, RequestError, "bad order term"),
+    ("customers", "order=id&order=name", {}, RequestError, "more than once"),
+    ("customers", "limit=-1", {}, RequestError, "non-negative"),
+    ("customers", "limit=ten", {}, RequestError, "non-negative"),
+    ("customers", "offset=1e3", {}, RequestError, "non-negative"),
+    ("customers", "limit=" + "9" * 40, {}, RequestError, "non-negative"),
+    ("customers", "", {"Range": "9-0"}, RequestError, "last < first"),
+    ("customers", "", {"Range": "a-b"}, RequestError, "bad Range"),
+    (
+        "customers",
+        "",
+        {"Range": "0-9", "Range-Unit": "bytes"},
+        RequestError,
+        "bad Range",
+    ),
+    ("customers", "select=nope", {}, RequestError, "column 'nope'"),
+    ("customers", "select=id,,name", {}, RequestError, "empty item"),
+    ("customers", "select=id::text", {}, RequestError, "casts"),
+    ("customers", "select=name->>x", {}, RequestError, "JSON paths"),
+    ("customers", "select=a:b:id", {}, RequestError, "bad alias"),
+    ("customers", "select=" + "x" * 70 + ":id", {}, RequestError, "longer than"),
+    ("customers", "select=products(*)", {}, RequestError, "no foreign key"),
+    ("customers", "select=nowhere(*)", {}, RequestError, "no relation 'nowhere'"),
+    ("customers", "select=shipments(*)", {}, RequestError, "disambiguate"),
+    ("employees", "select=employees(*)", {}, RequestError, "disambiguate"),
+    ("customers", "select=orders!nokey(*)", {}, RequestError, "matching 'nokey'"),
+    ("customers", "select=orders(id)x", {}, RequestError, "after ')'"),
+    ("customers", "select=orders(nope)", {}, RequestError, "column 'nope'"),
+    ("customers", "select=id&select=name", {}, RequestError, "more than once"),
+    ("customers", "orders.total=gt.1", {}, RequestError, "not an embedded"),
+    ("customers", "select=*,orders(*)&orders.nope=eq.1", {}, RequestError, "'nope'"),
+    ("customers", ".id=eq.1", {}, RequestError, "empty name"),
+    ("customers", "\uff49\uff44=eq.1", {}, RequestError, "does not exist"),
+    ("customers", "id\u200b=eq.1", {}, RequestError, "does not exist"),
+    ("customers", "", {"Prefer": "count=planned"}, RequestError, "count=exact"),
+]
+
+
+@pytest.mark.parametrize(
+    ("relation", "query", "headers", "error", "message"),
+    BAD_READS,
+    ids=[f"{r[0]}?{r[1]}{r[2]}"[:50] for r in BAD_READS],
+)
+def test_bad_reads_are_refused_with_a_clear_message(
+    relation: str,
+    query: str,
+    headers: dict[str, str],
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        parse_read(relation, _q(query) if query else [], headers, CACHE)
+    assert type(caught.value) is error
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 240
+
+
+@pytest.mark.parametrize(
+    ("body", "params", "message"),
+    [
+        ([], [], "non-empty array"),
+        ("text", [], "JSON object"),
+        (42, [], "JSON object"),
+        ([{"name": "a"}, 3], [], "array of objects"),
+        ({"nope": 1}, [], "column 'nope'"),
+        ({}, [], "no column"),
+        ({"name": "a"}, [("columns", "name,nope")], "column 'nope'"),
+        ({"name": "a"}, [("on_conflict", "id")], "upsert"),
+        ({"name": "a"}, [("id", "eq.1")], "unexpected parameter"),
+    ],
+)
+def test_bad_inserts(body: object, params: list[tuple[str, str]], message: str) -> None:
+    with pytest.raises(RequestError, match=message):
+        parse_insert("customers", params, NO_HEADERS, body, CACHE)
+
+
+@pytest.mark.parametrize(
+    ("params", "body", "error", "message"),
+    [
+        ([], {"vip": True}, RequestError, "add a filter such as"),
+        ([("select", "id")], {"vip": True}, RequestError, "add a filter"),
+        ([("id", "eq.1")], [], PayloadError, "JSON object"),
+        ([("id", "eq.1")], {}, PayloadError, "JSON object"),
+        ([("id", "eq.1")], {"nope": 1}, RequestError, "column 'nope'"),
+        (
+            [("id", "eq.1"), ("limit", "1")],
+            {"vip": True},
+            RequestError,
+            "not supported",
+        ),
+    ],
+)
+def test_bad_updates(
+    params: list[tuple[str, str]], body: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        parse_update("customers", params, NO_HEADERS, body, CACHE)
+
+
+def test_delete_without_filter_is_refused() -> None:
+    with pytest.raises(RequestError, match=r"add a filter such as \?id=eq.1"):
+        parse_delete("customers", [], NO_HEADERS, CACHE)
+
+
+@pytest.mark.parametrize(
+    ("function", "params", "body", "error", "message"),
+    [
+        ("nope", [], {}, NotFoundError, "no function 'nope'"),
+        ("add", [], {"a": 1}, RequestError, "missing argument"),
+        ("add", [], {"a": 1, "b": 2, "c": 3}, RequestError, "no argument 'c'"),
+        ("add", [], [1, 2], PayloadError, "JSON object"),
+        ("add", [("x", "1")], {"a": 1, "b": 2}, RequestError, "unexpected parameter"),
+        ("numbers", [("n", "1"), ("limit", "x")], None, RequestError, "non-negative"),
+    ],
+)
+def test_bad_rpc(
+    function: str,
+    params: list[tuple[str, str]],
+    body: object,
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error, match=message):
+        parse_rpc(function, params, body, CACHE)
+
+
+def test_long_input_is_not_echoed_in_full() -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_read("customers", [("x" * 5000, "eq.1")], NO_HEADERS, CACHE)
+    assert len(caught.value.message) < 200

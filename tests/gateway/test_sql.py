@@ -1,0 +1,388 @@
+"""Parsed requests → SQL text and bound parameters (no database needed).
+
+The expected statements were run once against PostgreSQL 15 with the schema of
+``make_cache``; here they pin the exact text so that a change is deliberate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pgfortress_gateway.errors import PayloadError, RequestError
+from pgfortress_gateway.grammar import (
+    parse_delete,
+    parse_insert,
+    parse_read,
+    parse_rpc,
+    parse_update,
+)
+from pgfortress_gateway.schema import Column, Relation, SchemaCache
+from pgfortress_gateway.sql import (
+    Query,
+    build_delete,
+    build_insert,
+    build_read,
+    build_rpc,
+    build_update,
+)
+
+from tests.gateway.test_grammar import _q, make_cache
+
+CACHE = make_cache()
+PAGE = (
+    "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM ({}) AS pgf_page)"
+)
+NO_COUNT = " AS body, NULL::bigint AS total"
+
+
+def _read(
+    query: str, headers: dict[str, str] | None = None, max_rows: int = 100
+) -> Query:
+    relation, _, rest = query.partition("?")
+    params = _q(rest) if rest else []
+    return build_read(
+        parse_read(relation, params, headers or {}, CACHE), CACHE, max_rows
+    )
+
+
+def _page(inner: str, total: str = NO_COUNT) -> str:
+    return PAGE.format(inner) + total
+
+
+READS: list[tuple[str, dict[str, str], str, tuple[object, ...]]] = [
+    (
+        "customers",
+        {},
+        _page('SELECT "pgf_0".* FROM "shop"."customers" AS "pgf_0" LIMIT %s'),
+        (100,),
+    ),
+    (
+        "customers?id=eq.1&name=neq.x&limit=500",
+        {},
+        _page(
+            'SELECT "pgf_0".* FROM "shop"."customers" AS "pgf_0" WHERE '
+            '"pgf_0"."id" = %s::integer AND "pgf_0"."name" <> %s::text LIMIT %s'
+        ),
+        ("1", "x", 100),
+    ),
+    (
+        "customers?select=id,label:name&email=like.*@x&created_at=gte.2024-01-01",
+        {"Range": "10-19"},
+        _page(
+            'SELECT "pgf_0"."id" AS "id", "pgf_0"."name" AS "label" FROM '
+            '"shop"."customers" AS "pgf_0" WHERE "pgf_0"."email" LIKE %s AND '
+            '"pgf_0"."created_at" >= %s::timestamp with time zone LIMIT %s OFFSET %s'
+        ),
+        ("%@x", "2024-01-01", 10, 10),
+    ),
+    (
+        'orders?total=lt.5&customer_id=ilike.1*&status=not.in.(a,"b,c")&tags=is.null',
+        {},
+        _page(
+            'SELECT "pgf_0".* FROM "shop"."orders" AS "pgf_0" WHERE '
+            '"pgf_0"."total" < %s::numeric AND "pgf_0"."customer_id"::text ILIKE %s '
+            'AND NOT ("pgf_0"."status" = ANY(%s::text[])) AND "pgf_0"."tags" IS NULL '
+            "LIMIT %s"
+        ),
+        ("5", "1%", ["a", "b,c"], 100),
+    ),
+    (
+        "customers?or=(id.eq.1,and(vip.is.true,name.gt.m))&order=name.desc.nullslast,id",
+        {},
+        _page(
+            'SELECT "pgf_0".* FROM "shop"."customers" AS "pgf_0" WHERE '
+            '("pgf_0"."id" = %s::integer OR ("pgf_0"."vip" IS TRUE AND '
+            '"pgf_0"."name" > %s::text)) ORDER BY "pgf_0"."name" DESC NULLS LAST, '
+            '"pgf_0"."id" ASC LIMIT %s'
+        ),
+        ("1", "m", 100),
+    ),
+    (
+        "customers?select=id,orders(id,total)&id=in.(1,2)&limit=5",
+        {"Prefer": "count=exact"},
+        _page(
+            'SELECT "pgf_0"."id" AS "id", (SELECT coalesce(json_agg("pgf_row_1".*), '
+            '\'[]\') FROM (SELECT "pgf_1"."id" AS "id", "pgf_1"."total" AS '
+            '"total" FROM "shop"."orders" AS "pgf_1" WHERE "pgf_1"."customer_id" = '
+            '"pgf_0"."id") AS "pgf_row_1") AS "orders" FROM "shop"."customers" AS '
+            '"pgf_0" WHERE "pgf_0"."id" = ANY(%s::integer[]) LIMIT %s',
+            ' AS body, (SELECT count(*) FROM "shop"."customers" AS "pgf_0" WHERE '
+            '"pgf_0"."id" = ANY(%s::integer[])) AS total',
+        ),
+        (["1", "2"], 5, ["1", "2"]),
+    ),
+    (
+        "orders?select=*,buyer:customers(name)",
+        {},
+        _page(
+            'SELECT "pgf_0".*, (SELECT row_to_json("pgf_row_1".*) FROM (SELECT '
+            '"pgf_1"."name" AS "name" FROM "shop"."customers" AS "pgf_1" WHERE '
+            '"pgf_1"."id" = "pgf_0"."customer_id") AS "pgf_row_1") AS "buyer" FROM '
+            '"shop"."orders" AS "pgf_0" LIMIT %s'
+        ),
+        (100,),
+    ),
+    (
+        "customers?select=id,orders!inner(id)&orders.status=eq.new&offset=3",
+        {},
+        _page(
+            'SELECT "pgf_0"."id" AS "id", (SELECT coalesce(json_agg("pgf_row_1".*), '
+            '\'[]\') FROM (SELECT "pgf_1"."id" AS "id" FROM "shop"."orders" '
+            'AS "pgf_1" WHERE "pgf_1"."customer_id" = "pgf_0"."id" AND '
+            '"pgf_1"."status" = %s::text) AS "pgf_row_1") AS "orders" FROM '
+            '"shop"."customers" AS "pgf_0" WHERE EXISTS (SELECT 1 FROM "shop"."orders" '
+            'AS "pgf_inner_0_0" WHERE "pgf_inner_0_0"."customer_id" = "pgf_0"."id" AND '
+            '"pgf_inner_0_0"."status" = %s::text) LIMIT %s OFFSET %s'
+        ),
+        ("new", "new", 100, 3),
+    ),
+    (
+        "customers?select=o:orders(id)&o.order=id.desc&o.limit=2&o.offset=1",
+        {},
+        _page(
+            "SELECT (SELECT coalesce(json_agg(\"pgf_row_1\".*), '[]') FROM (SELECT "
+            '"pgf_1"."id" AS "id" FROM "shop"."orders" AS "pgf_1" WHERE '
+            '"pgf_1"."customer_id" = "pgf_0"."id" ORDER BY "pgf_1"."id" DESC LIMIT %s '
+            'OFFSET %s) AS "pgf_row_1") AS "o" FROM "shop"."customers" AS "pgf_0" '
+            "LIMIT %s"
+        ),
+        (2, 1, 100),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "expected", "params"), READS, ids=[r[0][:50] for r in READS]
+)
+def test_reads(
+    url: str, headers: dict[str, str], expected: str, params: tuple[object, ...]
+) -> None:
+    query = _read(url, headers)
+    assert query.sql.as_string(None) == expected
+    assert query.params == params
+    assert query.sql.as_string(None).count("%s") == len(query.params)
+
+
+def _returned(write: str, rows: str) -> str:
+    """A write in a CTE, then its rows as JSON and their count."""
+    answer = (
+        " SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM ({}) AS "
+        'pgf_page) AS body, (SELECT count(*) FROM "pgf_0") AS total'
+    )
+    return write + answer.format(rows)
+
+
+def _writes() -> list[tuple[Callable[[], Query], str, tuple[object, ...]]]:
+    rep = {"Prefer": "return=representation"}
+    return [
+        (
+            lambda: build_insert(
+                parse_insert(
+                    "customers", [], rep, [{"name": "a"}, {"vip": True}], CACHE
+                ),
+                CACHE,
+            ),
+            _returned(
+                'WITH "pgf_0" AS (INSERT INTO "shop"."customers" AS "pgf_target" '
+                '("name", "vip") SELECT "pgf_body"."name", "pgf_body"."vip" FROM '
+                'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+                '"pgf_body" RETURNING "pgf_target".*)',
+                'SELECT "pgf_0".* FROM "pgf_0"',
+            ),
+            ('[{"name": "a"}, {"vip": true}]',),
+        ),
+        (
+            lambda: build_insert(
+                parse_insert("customers", [], {}, {"name": "é"}, CACHE), CACHE
+            ),
+            'WITH "pgf_0" AS (INSERT INTO "shop"."customers" AS "pgf_target" '
+            '("name") SELECT "pgf_body"."name" FROM json_populate_recordset('
+            'NULL::"shop"."customers", %s::json) AS "pgf_body") SELECT NULL::text '
+            "AS body, NULL::bigint AS total",
+            ('[{"name": "é"}]',),
+        ),
+        (
+            lambda: build_update(
+                parse_update(
+                    "customers",
+                    [("id", "eq.1")],
+                    {"Prefer": "return=headers-only"},
+                    {"vip": False},
+                    CACHE,
+                ),
+                CACHE,
+            ),
+            _returned(
+                'WITH "pgf_0" AS (UPDATE "shop"."customers" AS "pgf_target" SET '
+                '"vip" = "pgf_body"."vip" FROM json_populate_record('
+                'NULL::"shop"."customers", %s::json) AS "pgf_body" WHERE '
+                '"pgf_target"."id" = %s::integer RETURNING "pgf_target"."id")',
+                'SELECT "pgf_0"."id" AS "id" FROM "pgf_0"',
+            ),
+            ('{"vip": false}', "1"),
+        ),
+        (
+            lambda: build_delete(
+                parse_delete(
+                    "orders",
+                    [("id", "eq.1"), ("select", "id,customers(name)")],
+                    rep,
+                    CACHE,
+                ),
+                CACHE,
+            ),
+            _returned(
+                'WITH "pgf_0" AS (DELETE FROM "shop"."orders" AS "pgf_target" WHERE '
+                '"pgf_target"."id" = %s::bigint RETURNING "pgf_target".*)',
+                'SELECT "pgf_0"."id" AS "id", (SELECT row_to_json("pgf_row_1".*) FROM '
+                '(SELECT "pgf_1"."name" AS "name" FROM "shop"."customers" AS "pgf_1" '
+                'WHERE "pgf_1"."id" = "pgf_0"."customer_id") AS "pgf_row_1") AS '
+                '"customers" FROM "pgf_0"',
+            ),
+            ("1",),
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("build", "expected", "params"), _writes())
+def test_writes(
+    build: Callable[[], Query], expected: str, params: tuple[object, ...]
+) -> None:
+    query = build()
+    assert query.sql.as_string(None) == expected
+    assert query.params == params
+
+
+RPCS: list[tuple[str, list[tuple[str, str]], object, str, tuple[object, ...]]] = [
+    (
+        "add",
+        [],
+        {"a": 1, "b": "2"},
+        'SELECT to_json("shop"."add"("a" := %s::integer, "b" := %s::integer))::text'
+        " AS body, NULL::bigint AS total",
+        ("1", "2"),
+    ),
+    (
+        "big_orders",
+        [("limit", "500")],
+        {},
+        "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM (SELECT * "
+        'FROM "shop"."big_orders"() AS "pgf_0" LIMIT %s) AS pgf_page)'
+        " AS body, NULL::bigint AS total",
+        (100,),
+    ),
+    (
+        "numbers",
+        [("n", "3"), ("limit", "2"), ("offset", "1")],
+        None,
+        "SELECT (SELECT coalesce(json_agg(pgf_page.pgf_value), '[]')::text FROM "
+        '(SELECT "pgf_0".pgf_value FROM "shop"."numbers"("n" := %s::integer) AS '
+        '"pgf_0"(pgf_value) LIMIT %s OFFSET %s) AS pgf_page)'
+        " AS body, NULL::bigint AS total",
+        ("3", 2, 1),
+    ),
+    (
+        "touch",
+        [],
+        {},
+        'SELECT (SELECT \'null\'::text FROM "shop"."touch"() AS "pgf_0")'
+        " AS body, NULL::bigint AS total",
+        (),
+    ),
+    (
+        "tagged",
+        [],
+        {"tags": ["a", "b"], "meta": {"k": [1]}},
+        'SELECT to_json("shop"."tagged"("tags" := ARRAY(SELECT '
+        'json_array_elements_text(%s::json))::text[], "meta" := %s::jsonb))::text'
+        " AS body, NULL::bigint AS total",
+        ('["a", "b"]', '{"k": [1]}'),
+    ),
+    (
+        "add",
+        [],
+        {"a": True, "b": None},
+        'SELECT to_json("shop"."add"("a" := %s::integer, "b" := %s::integer))::text'
+        " AS body, NULL::bigint AS total",
+        ("true", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(("function", "params", "body", "expected", "values"), RPCS)
+def test_rpc(
+    function: str,
+    params: list[tuple[str, str]],
+    body: object,
+    expected: str,
+    values: tuple[object, ...],
+) -> None:
+    query = build_rpc(parse_rpc(function, params, body, CACHE), CACHE, 100)
+    assert query.sql.as_string(None) == expected
+    assert query.params == values
+
+
+def test_rpc_refuses_an_object_for_a_plain_argument() -> None:
+    with pytest.raises(RequestError, match="plain value"):
+        build_rpc(parse_rpc("add", [], {"a": {"x": 1}, "b": 1}, CACHE), CACHE, 10)
+
+
+def test_a_body_json_cannot_carry_is_a_payload_error() -> None:
+    request = parse_insert("customers", [], {}, {"name": float("nan")}, CACHE)
+    with pytest.raises(PayloadError):
+        build_insert(request, CACHE)
+
+
+def test_every_identifier_is_quoted_through_sql_identifier() -> None:
+    query = _read('we"ird?"co\\"l"=eq.1&select="co\\"l",n&n=eq.2')
+    assert query.sql.as_string(None) == _page(
+        'SELECT "pgf_0"."co""l" AS "co""l", "pgf_0"."n" AS "n" FROM "shop"."we""ird" '
+        'AS "pgf_0" WHERE "pgf_0"."co""l" = %s::text AND "pgf_0"."n" = %s::"My Type" '
+        "LIMIT %s"
+    )
+    assert query.params == ("1", "2", 100)
+
+
+def test_hostile_schema_and_alias_names_stay_quoted() -> None:
+    relation = Relation("t", "table", {"x": Column("x", "integer")})
+    cache = SchemaCache('s"; DROP TABLE t; --', {"t": relation})
+    request = parse_read("t", [("select", '"a\\"b; --":x')], {}, cache)
+    text = build_read(request, cache, 1).sql.as_string(None)
+    assert '"s""; DROP TABLE t; --"."t"' in text
+    assert 'AS "a""b; --"' in text
+
+
+@pytest.mark.parametrize(
+    "bad_type", ["int; drop", "integer)--", 'a"b', "x(1", "text'", "int /*"]
+)
+def test_a_strange_catalog_type_is_refused_not_rendered(bad_type: str) -> None:
+    relation = Relation("t", "table", {"x": Column("x", bad_type)})
+    cache = SchemaCache("s", {"t": relation})
+    request = parse_read("t", [("x", "eq.1")], {}, cache)
+    with pytest.raises(RequestError, match="not supported"):
+        build_read(request, cache, 10)
+
+
+@pytest.mark.parametrize(
+    ("column_type", "cast"),
+    [
+        ("character varying(80)", "character varying"),
+        ("numeric(10,2)", "numeric"),
+        ("timestamp(3) with time zone", "timestamp with time zone"),
+        ("character(5)", "bpchar"),
+        ('app."My Type"', '"app"."My Type"'),
+        ('"char"', '"char"'),
+        ("double precision", "double precision"),
+    ],
+)
+def test_casts_drop_type_modifiers(column_type: str, cast: str) -> None:
+    relation = Relation("t", "table", {"x": Column("x", column_type)})
+    cache = SchemaCache("s", {"t": relation})
+    query = build_read(parse_read("t", [("x", "eq.1")], {}, cache), cache, 10)
+    assert f"= %s::{cast} LIMIT" in query.sql.as_string(None)
+
+
+def test_max_rows_caps_the_limit_but_not_a_smaller_one() -> None:
+    assert _read("customers?limit=3", max_rows=10).params == (3,)
+    assert _read("customers?limit=30", max_rows=10).params == (10,)
