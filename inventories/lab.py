@@ -76,5 +76,31 @@ db = (
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )
-gw = ([_connection(node) for node in _members("gw")], dict(_ssh))
+
+
+def _gateway(node: LabHost) -> tuple[str, dict[str, Any]]:
+    name, data = _connection(node)
+    return name, {**data, "gateway_listen": node.address}
+
+
+_db_host = next(iter(_members("db")), None)
+gw = (
+    [_gateway(node) for node in _members("gw")],
+    {
+        **_ssh,
+        "gateway_database": {
+            "host": _db_host.address if _db_host else "127.0.0.1",
+            "dbname": "app",
+            "password_secret": f"{_db_host.name if _db_host else 'db1'}/authenticator",
+        },
+        "gateway_api": {
+            "schema": "api",
+            "anonymous_role": "web_anon",
+            "allowed_roles": ["web_anon", "web_user"],
+        },
+        "gateway_ca_dir": str(lab.dir / "ca"),
+        "gateway_allowed_networks": [lab.subnet, lab.subnet6],
+        "pgfortress_secrets_dir": str(lab.dir / "secrets"),
+    },
+)
 client = ([_connection(node) for node in _members("client")], dict(_ssh))

@@ -28,24 +28,13 @@ from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
 
+from ._api import migrate
 from .conftest import lab_name, run_deploy
 
 pytestmark = pytest.mark.lab
 
 LAB_NAME = lab_name("gw")
 SECRET = "lab-only-hs256-secret-of-at-least-32-bytes!"
-MIGRATION = """
-SET ROLE app_owner;
-CREATE TABLE api.customers (id int PRIMARY KEY, name text NOT NULL);
-CREATE TABLE api.orders (
-  id int PRIMARY KEY,
-  customer_id int NOT NULL REFERENCES api.customers (id),
-  total numeric NOT NULL
-);
-INSERT INTO api.customers VALUES (1, 'Ada'), (2, 'Grace');
-INSERT INTO api.orders VALUES (10, 1, 9.5), (11, 1, 20), (12, 2, 7);
-CREATE FUNCTION api.add(a int, b int) RETURNS int LANGUAGE sql AS $$ SELECT a + b $$;
-"""
 
 
 @dataclass(frozen=True)
@@ -71,26 +60,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _migrate(state: LabState) -> None:
-    password = (state.dir / "secrets" / "db1" / "app_migrator").read_text().strip()
-    passfile = state.dir / "pgpass-migrator"
-    passfile.write_text(f"*:*:*:app_migrator:{password}\n")
-    passfile.chmod(0o600)
-    dsn = (
-        f"host={state.hosts['db1'].address} dbname=app user=app_migrator "
-        f"sslmode=verify-full sslrootcert={state.dir / 'ca' / 'ca.crt'} "
-        f"passfile={passfile}"
-    )
-    subprocess.run(
-        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", dsn],
-        input=MIGRATION,
-        text=True,
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
 
 
 def _config(state: LabState, port: int, workdir: Path) -> Path:
@@ -166,7 +135,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
         run = run_deploy(state, "deploys/site.py")
         assert run.returncode == 0, run.output[-4000:]
-        _migrate(state)
+        migrate(state)
         workdir = tmp_path_factory.mktemp("gateway")
         port = _free_port()
         config = _config(state, port, workdir)

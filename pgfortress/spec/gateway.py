@@ -1,0 +1,152 @@
+"""What an inventory says about a gateway host, checked before any host is touched.
+
+Keys start with ``gateway_``; like ``postgres_`` keys they are flat so group
+data can hold the API policy and host data the addresses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import SpecError
+
+__all__ = ["GatewayHostSpec", "gateway_from_host_data"]
+
+_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_RATE = re.compile(r"^\d+/(second|minute|hour|day)(;\d+/(second|minute|hour|day))*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewayDatabase(_Strict):
+    host: str
+    port: int = Field(default=5432, ge=1, le=65535)
+    dbname: str
+    user: str = "authenticator"
+    password_secret: str = Field(
+        description="name in the secret store, e.g. db1/authenticator"
+    )
+    pool_min_size: int = Field(default=1, ge=0, le=100)
+    pool_max_size: int = Field(default=10, ge=1, le=100)
+
+
+class GatewayApi(_Strict):
+    schema_name: str = Field(default="api", alias="schema")
+    anonymous_role: str | None = None
+    allowed_roles: list[str] = Field(default_factory=list)
+    max_rows: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
+    statement_timeout_ms: int = Field(default=10_000, ge=1)
+
+    @field_validator("allowed_roles")
+    @classmethod
+    def _roles(cls, roles: list[str]) -> list[str]:
+        for role in roles:
+            if not _ROLE.match(role) or role.startswith("pg_"):
+                raise ValueError(f"{role!r} is not a plain database role name")
+        return roles
+
+
+class GatewayLimits(_Strict):
+    per_subject: str = "60/minute"
+    per_address: str = "120/minute"
+    storage_uri: str = "memory://"
+
+    @field_validator("per_subject", "per_address")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if not _RATE.match(value):
+            raise ValueError(f"{value!r} is not a rate such as 60/minute")
+        return value
+
+
+class GatewayHostSpec(_Strict):
+    host: str
+    database: GatewayDatabase
+    api: GatewayApi = Field(default_factory=GatewayApi)
+    role_claim: str = ".role"
+    cors_origins: list[str] = Field(default_factory=list)
+    limits: GatewayLimits = Field(default_factory=GatewayLimits)
+    listen: str
+    port: int = Field(default=8443, ge=1024, le=65535)
+    metrics_port: int = Field(default=9187, ge=1024, le=65535)
+    ca_dir: Path
+    dns_names: list[str] = Field(default_factory=list)
+    allowed_networks: list[str] = Field(default_factory=list)
+    secrets_dir: Path
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an address; name the address of this host the "
+                "gateway listens on"
+            ) from None
+        return value
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=True)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a network in CIDR form such as 10.0.0.0/24"
+                ) from None
+        return values
+
+
+_KEYS = {
+    "gateway_database": "database",
+    "gateway_api": "api",
+    "gateway_role_claim": "role_claim",
+    "gateway_cors_origins": "cors_origins",
+    "gateway_limits": "limits",
+    "gateway_listen": "listen",
+    "gateway_port": "port",
+    "gateway_metrics_port": "metrics_port",
+    "gateway_ca_dir": "ca_dir",
+    "gateway_dns_names": "dns_names",
+    "gateway_allowed_networks": "allowed_networks",
+    "pgfortress_secrets_dir": "secrets_dir",
+}
+_FIELDS = {field: key for key, field in _KEYS.items()}
+
+
+def gateway_from_host_data(host: str, data: Mapping[str, Any]) -> GatewayHostSpec:
+    """Validate one gateway host's data, or raise SpecError naming the fix."""
+    for key in data:
+        if key.startswith("gateway_") and key not in _KEYS:
+            close = difflib.get_close_matches(key, list(_KEYS), n=1)
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else "see docs/reference/gateway.md"
+            )
+            raise SpecError(f"host {host}: {key}: unknown key; {hint}")
+    values = {field: data[key] for key, field in _KEYS.items() if key in data}
+    try:
+        return GatewayHostSpec(host=host, **values)
+    except ValidationError as error:
+        lines = []
+        for item in error.errors(include_url=False, include_input=False):
+            loc = [str(part) for part in item["loc"]]
+            where = ".".join([_FIELDS.get(loc[0], loc[0]), *loc[1:]]) if loc else "?"
+            message = str(item["msg"]).removeprefix("Value error, ")
+            if item["type"] == "missing":
+                message = "is required; see docs/reference/gateway.md"
+            lines.append(f"host {host}: {where}: {message}")
+        raise SpecError("\n".join(lines)) from None

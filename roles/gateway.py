@@ -1,0 +1,230 @@
+"""Provisioning role: the pgfortress gateway as a sandboxed systemd service.
+
+Inventory data read: ``gateway_database`` (host, dbname, user,
+password_secret), ``gateway_api``, ``gateway_listen``, ``gateway_port``,
+``gateway_ca_dir``, ``gateway_cors_origins``, ``gateway_limits``,
+``gateway_allowed_networks``, ``pgfortress_secrets_dir`` (see
+docs/reference/gateway.md).
+
+What changes on the host: ``python3-venv`` is installed; a system user
+``pgfortress-gw``; a wheelhouse built on the control machine is uploaded to
+/opt/pgfortress-gateway/wheels and installed into a venv there without any
+package index; /etc/pgfortress-gateway holds the configuration, the TLS pair
+issued by the CA, the CA certificate, the database password and the JWT
+secret (secrets 0640 root:pgfortress-gw); a sandboxed unit runs the service.
+It restarts only when its code, configuration or secrets changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.context import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import Command
+from pyinfra.operations import apt, files, server, systemd
+
+from pgfortress import tls
+from pgfortress.errors import PgFortressError, SpecError
+from pgfortress.plan.gateway import (
+    GatewayLayout,
+    render_gateway_config,
+    render_gateway_unit,
+)
+from pgfortress.secrets import Secret, SecretStore
+from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
+
+from .operations import secret_file
+
+__all__ = ["gateway"]
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON_VERSION = "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+WHEELHOUSE_CACHE = Path("/var/cache/pgfortress/wheelhouse")
+LAYOUT = GatewayLayout()
+
+
+@deploy("pgfortress gateway")
+def gateway() -> None:
+    try:
+        data: dict[str, Any] = host.data.dict()  # type: ignore[no-untyped-call]
+        spec = gateway_from_host_data(host.name, data)
+        _check_python()
+        wheels = build_wheelhouse()
+        ca = tls.load_ca(spec.ca_dir)
+        issued = tls.ensure_server_certificate(
+            ca,
+            spec.ca_dir / "issued",
+            host.name,
+            dns_names=sorted({host.name, *spec.dns_names}),
+            ip_addresses=[spec.listen],
+        )
+        store = SecretStore(spec.secrets_dir)
+        password = store.get(spec.database.password_secret)
+        jwt_secret = store.get_or_create("gateway/jwt-secret", length=48)
+    except PgFortressError as error:
+        raise DeployError(str(error)) from error
+
+    installed = _install(wheels)
+    changed = _configure(spec, issued, ca.cert_pem(), password, jwt_secret)
+    unit = files.put(
+        name="Sandboxed systemd unit",
+        src=StringIO(render_gateway_unit(spec, LAYOUT)),
+        dest=LAYOUT.unit,
+        mode="644",
+    )
+    systemd.service(
+        name="Gateway running and enabled",
+        service=LAYOUT.service,
+        running=True,
+        enabled=True,
+        daemon_reload=unit.changed,
+        restarted=bool(installed or changed or unit.changed),
+    )
+
+
+def _check_python() -> None:
+    """The wheelhouse is built here, so the host must run the same Python."""
+    wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found = host.get_fact(Command, command=PYTHON_VERSION)
+    if str(found).strip() != wanted:
+        raise SpecError(
+            f"host {host.name}: python3 is {found}, the control machine's is "
+            f"{wanted}; build the wheelhouse with the host's Python version "
+            "(run pyinfra from a Python of that version)"
+        )
+
+
+def build_wheelhouse() -> list[Path]:
+    """Wheels of the gateway and everything it needs, built once per source."""
+    sources = [
+        *sorted((REPO / "gateway").rglob("*.py")),
+        REPO / "gateway/pyproject.toml",
+    ]
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.relative_to(REPO).as_posix().encode())
+        digest.update(path.read_bytes())
+    target = WHEELHOUSE_CACHE / digest.hexdigest()[:16]
+    if not (target / "complete").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--wheel-dir",
+                str(target),
+                str(REPO / "gateway"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (target / "complete").write_text("ok\n")
+    return sorted(target.glob("*.whl"))
+
+
+def _install(wheels: list[Path]) -> bool:
+    if "python3-venv" not in host.get_fact(DebPackages):
+        apt.update(name="Refresh package lists")
+    apt.packages(name="Python venv support", packages=["python3-venv"])
+    server.user(  # noqa: S604 - shell= is the user's login shell, not a subprocess
+        name="Gateway system user",
+        user=LAYOUT.user,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home=LAYOUT.root,
+        create_home=False,
+        ensure_home=False,
+    )
+    files.directory(name="Wheelhouse directory", path=LAYOUT.wheels, mode="755")
+    uploaded = [
+        files.put(
+            name=f"Wheel {wheel.name}",
+            src=str(wheel),
+            dest=f"{LAYOUT.wheels}/{wheel.name}",
+            mode="644",
+        )
+        for wheel in wheels
+    ]
+    changed = any(op.changed for op in uploaded)
+    probe = f"test -x {LAYOUT.venv}/bin/pgfortress-gateway && echo yes || echo no"
+    venv_missing = host.get_fact(Command, command=probe) != "yes"
+    if changed or venv_missing:
+        server.shell(
+            name="Install the gateway into its venv, without a package index",
+            commands=[
+                f"python3 -m venv {LAYOUT.venv}",
+                f"{LAYOUT.venv}/bin/pip install --quiet --no-index --find-links "
+                f"{LAYOUT.wheels} --force-reinstall pgfortress-gateway",
+            ],
+        )
+    return changed or venv_missing
+
+
+def _configure(
+    spec: GatewayHostSpec,
+    issued: tls.IssuedCertificate,
+    ca_pem: bytes,
+    password: Secret,
+    jwt_secret: Secret,
+) -> bool:
+    group = LAYOUT.user
+    files.directory(
+        name="Configuration directory",
+        path=LAYOUT.etc,
+        user="root",
+        group=group,
+        mode="750",
+    )
+    public = [
+        files.put(
+            name="Gateway configuration",
+            src=StringIO(render_gateway_config(spec, LAYOUT)),
+            dest=LAYOUT.config,
+            user="root",
+            group=group,
+            mode="640",
+        ),
+        files.put(
+            name="TLS certificate chain",
+            src=StringIO(issued.chain_pem.decode()),
+            dest=LAYOUT.file("tls.crt"),
+            user="root",
+            group=group,
+            mode="644",
+        ),
+        files.put(
+            name="CA certificate for the database",
+            src=StringIO(ca_pem.decode()),
+            dest=LAYOUT.file("ca.crt"),
+            user="root",
+            group=group,
+            mode="644",
+        ),
+    ]
+    secrets = [
+        secret_file(
+            name=f"Secret {name}",
+            dest=LAYOUT.file(name),
+            content=value,
+            user="root",
+            group=group,
+            mode="640",
+        )
+        for name, value in (
+            ("tls.key", issued.key_pem),
+            ("db-password", password),
+            ("jwt-secret", jwt_secret),
+        )
+    ]
+    return any(op.changed for op in [*public, *secrets])

@@ -1,0 +1,43 @@
+"""The small application every API test builds on: tables and a function in api."""
+
+from __future__ import annotations
+
+import subprocess
+
+from pgfortress.lab import LabState
+
+__all__ = ["MIGRATION", "migrate"]
+
+MIGRATION = """
+SET ROLE app_owner;
+CREATE TABLE api.customers (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE api.orders (
+  id int PRIMARY KEY,
+  customer_id int NOT NULL REFERENCES api.customers (id),
+  total numeric NOT NULL
+);
+INSERT INTO api.customers VALUES (1, 'Ada'), (2, 'Grace');
+INSERT INTO api.orders VALUES (10, 1, 9.5), (11, 1, 20), (12, 2, 7);
+CREATE FUNCTION api.add(a int, b int) RETURNS int LANGUAGE sql AS $$ SELECT a + b $$;
+"""
+
+
+def migrate(state: LabState) -> None:
+    """Run MIGRATION on db1 as app_migrator, over TLS, from this machine."""
+    password = (state.dir / "secrets" / "db1" / "app_migrator").read_text().strip()
+    passfile = state.dir / "pgpass-migrator"
+    passfile.write_text(f"*:*:*:app_migrator:{password}\n")
+    passfile.chmod(0o600)
+    dsn = (
+        f"host={state.hosts['db1'].address} dbname=app user=app_migrator "
+        f"sslmode=verify-full sslrootcert={state.dir / 'ca' / 'ca.crt'} "
+        f"passfile={passfile}"
+    )
+    subprocess.run(
+        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", dsn],
+        input=MIGRATION,
+        text=True,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
