@@ -93,11 +93,8 @@ gw = (
             "dbname": "app",
             "password_secret": f"{_db_host.name if _db_host else 'db1'}/authenticator",
         },
-        "gateway_api": {
-            "schema": "api",
-            "anonymous_role": "web_anon",
-            "allowed_roles": ["web_anon", "web_user"],
-        },
+        # No anonymous role on the lab's gateway: every call needs a token.
+        "gateway_api": {"schema": "api", "allowed_roles": ["web_user"]},
         "gateway_ca_dir": str(lab.dir / "ca"),
         "gateway_allowed_networks": [lab.subnet, lab.subnet6],
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import jwt
 
 from . import __version__, tls
 from .errors import PgFortressError
@@ -42,6 +45,17 @@ def _secrets_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    secret = Path(args.secret_file).read_text().strip()
+    claims = {
+        "role": args.role,
+        "sub": args.subject,
+        "exp": int(time.time()) + 60 * args.minutes,
+    }
+    print(jwt.encode(claims, secret, algorithm="HS256"))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgfortress", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
@@ -68,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--host", required=True, help="inventory host name")
     rotate.add_argument("role", help="database role name")
     rotate.set_defaults(handler=_secrets_rotate)
+
+    token = commands.add_parser(
+        "token", help="issue an HS256 token for the gateway (testing and demos)"
+    )
+    token.add_argument("--secret-file", required=True, help="the gateway's jwt-secret")
+    token.add_argument("--role", required=True, help="database role to act as")
+    token.add_argument("--subject", default="demo", help="the sub claim")
+    token.add_argument("--minutes", type=int, default=60, help="validity")
+    token.set_defaults(handler=_token)
 
     from .lab.cli import add_lab_commands
 

@@ -11,6 +11,7 @@ packages=(
     iproute2             # bridge, veth and network namespaces
     openssh-client       # reach the hosts the way production hosts are reached
     postgresql-client    # psql, to prove TLS from the control machine
+    curl                 # the demo calls the gateway like any HTTP client
 )
 
 missing=()

@@ -38,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=False,
         log_config=None,
         server_header=False,
+        # The gateway terminates TLS itself; an X-Forwarded-For from any peer,
+        # loopback included, would let a client choose its address for the
+        # per-address limit and the audit log.
+        proxy_headers=False,
+        forwarded_allow_ips="",
         lifespan="on",
         timeout_keep_alive=5,
         limit_concurrency=1000,

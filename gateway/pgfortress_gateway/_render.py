@@ -125,6 +125,9 @@ def select_list(
     return sql.SQL(", ").join(rendered)
 
 
+EMBED_MAX_ROWS = 1000
+
+
 def embed_subquery(
     embed: Embed, parent: str, cache: SchemaCache, params: Params, depth: int
 ) -> sql.Composable:
@@ -134,7 +137,12 @@ def embed_subquery(
     join = embed_where(embed, parent, alias, cache, params)
     tests = inner_joins(embed.select, alias, cache, params, depth)
     where = sql.SQL(" AND ").join([join, *tests])
-    limit = limit_offset(embed.limit, embed.offset, params)
+    # Embedded rows are capped too: without it one request could multiply a
+    # response far past max_rows through a wide or nested embedding.
+    cap = embed.limit
+    if embed.to_many:
+        cap = EMBED_MAX_ROWS if cap is None else min(cap, EMBED_MAX_ROWS)
+    limit = limit_offset(cap, embed.offset, params)
     source = sql.SQL("SELECT {} FROM {} AS {} WHERE {}{}{}").format(
         columns,
         sql.Identifier(cache.schema, embed.relation),

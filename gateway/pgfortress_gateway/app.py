@@ -66,6 +66,8 @@ class Gateway:
         self.cors = CorsPolicy.from_config(config.cors)
         self.limiter = RateLimiter(config.limits)
         self.cache = SchemaCache(config.api.db_schema)
+        self._busy: dict[str, int] = {}
+        self._per_caller = max(1, config.database.pool_max_size // 2)
 
     async def start(self) -> None:
         """Open the pool, check the memberships, load the schema; or refuse."""
@@ -116,14 +118,15 @@ class Gateway:
         origin = request.headers.get("origin")
         identity: Identity | None = None
         try:
-            if request.method == "OPTIONS":
-                return self._preflight(request)
             await self.limiter.check_address(client)
+            if request.method == "OPTIONS":
+                return self._finish(request, self._preflight(request), None, started)
             identity = self.authenticator.authenticate(
                 request.headers.get("authorization"), request.headers.get("x-api-key")
             )
             await self.limiter.check_subject(identity.subject)
-            response = await self._dispatch(request, identity)
+            async with self._in_flight(identity):
+                response = await self._dispatch(request, identity)
         except GatewayError as error:
             response = _error_response(error)
         except Exception:
@@ -132,6 +135,16 @@ class Gateway:
             )
             response = _error_response(GatewayError("internal error"))
         response.headers.update(self.cors.simple(origin))
+        return self._finish(request, response, identity, started)
+
+    def _finish(
+        self,
+        request: Request,
+        response: Response,
+        identity: Identity | None,
+        started: float,
+    ) -> Response:
+        client = request.client.host if request.client else "-"
         log_request(
             identity.subject if identity else None,
             identity.role if identity else None,
@@ -142,6 +155,20 @@ class Gateway:
             client,
         )
         return response
+
+    @contextlib.asynccontextmanager
+    async def _in_flight(self, identity: Identity) -> AsyncIterator[None]:
+        """At most half the pool for one caller, so one cannot starve the rest."""
+        key = identity.subject or f"role:{identity.role}"
+        if self._busy.get(key, 0) >= self._per_caller:
+            raise RateLimitedError("too many requests in flight", retry_after=1)
+        self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._busy[key] -= 1
+            if not self._busy[key]:
+                del self._busy[key]
 
     def _preflight(self, request: Request) -> Response:
         headers = self.cors.preflight(
@@ -204,7 +231,7 @@ class Gateway:
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks) or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise PayloadError("the body is not valid JSON", status=400) from None
 
     async def _run(self, identity: Identity, query: Any) -> tuple[Any, ...] | None:

@@ -44,6 +44,14 @@ ORDER BY 1
 
 
 _BAD_VALUES = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+_NOT_APPLICABLE = (
+    psycopg.errors.DatatypeMismatch,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.AmbiguousFunction,
+    psycopg.errors.SyntaxError,
+    psycopg.errors.TooManyColumns,
+    psycopg.errors.InvalidColumnReference,
+)
 
 
 class Database:
@@ -112,6 +120,13 @@ class Database:
                 raise GatewayError("statement timed out", status=504) from error
             except _BAD_VALUES as bad:
                 raise RequestError(_client_message(bad), status=_status(bad)) from bad
+            except _NOT_APPLICABLE as unfit:
+                # Valid names, but an operator, order or call the types do not
+                # support (is.true on an integer, eq on json, an overloaded
+                # function): the request's fault, said without the server's text.
+                raise RequestError(
+                    "the request cannot be applied to these columns or arguments"
+                ) from unfit
 
     def _connection(self) -> Any:
         return _Connection(self._pool)
@@ -129,7 +144,7 @@ class _Connection:
         try:
             conn: psycopg.AsyncConnection[Any] = await self._context.__aenter__()
         except (PoolTimeout, psycopg.OperationalError) as error:
-            raise UnavailableError("the database is unreachable") from error
+            raise UnavailableError("the database is busy or unreachable") from error
         return conn
 
     async def __aexit__(self, *exc: object) -> None:

@@ -37,7 +37,8 @@ class GatewayError(Exception):
             self.status = status
 
     def body(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        # The code follows the status actually answered, so 409 reads PGF409.
+        return {"code": f"PGF{self.status}", "message": self.message}
 
 
 class RequestError(GatewayError):

@@ -105,12 +105,13 @@ READS: list[tuple[str, dict[str, str], str, tuple[object, ...]]] = [
             'SELECT "pgf_0"."id" AS "id", (SELECT coalesce(json_agg("pgf_row_1".*), '
             '\'[]\') FROM (SELECT "pgf_1"."id" AS "id", "pgf_1"."total" AS '
             '"total" FROM "shop"."orders" AS "pgf_1" WHERE "pgf_1"."customer_id" = '
-            '"pgf_0"."id") AS "pgf_row_1") AS "orders" FROM "shop"."customers" AS '
-            '"pgf_0" WHERE "pgf_0"."id" = ANY(%s::integer[]) LIMIT %s',
+            '"pgf_0"."id" LIMIT %s) AS "pgf_row_1") AS "orders" FROM '
+            '"shop"."customers" AS "pgf_0" WHERE "pgf_0"."id" = ANY(%s::integer[]) '
+            "LIMIT %s",
             ' AS body, (SELECT count(*) FROM "shop"."customers" AS "pgf_0" WHERE '
             '"pgf_0"."id" = ANY(%s::integer[])) AS total',
         ),
-        (["1", "2"], 5, ["1", "2"]),
+        (1000, ["1", "2"], 5, ["1", "2"]),
     ),
     (
         "orders?select=*,buyer:customers(name)",
@@ -130,12 +131,12 @@ READS: list[tuple[str, dict[str, str], str, tuple[object, ...]]] = [
             'SELECT "pgf_0"."id" AS "id", (SELECT coalesce(json_agg("pgf_row_1".*), '
             '\'[]\') FROM (SELECT "pgf_1"."id" AS "id" FROM "shop"."orders" '
             'AS "pgf_1" WHERE "pgf_1"."customer_id" = "pgf_0"."id" AND '
-            '"pgf_1"."status" = %s::text) AS "pgf_row_1") AS "orders" FROM '
+            '"pgf_1"."status" = %s::text LIMIT %s) AS "pgf_row_1") AS "orders" FROM '
             '"shop"."customers" AS "pgf_0" WHERE EXISTS (SELECT 1 FROM "shop"."orders" '
             'AS "pgf_inner_0_0" WHERE "pgf_inner_0_0"."customer_id" = "pgf_0"."id" AND '
             '"pgf_inner_0_0"."status" = %s::text) LIMIT %s OFFSET %s'
         ),
-        ("new", "new", 100, 3),
+        ("new", 1000, "new", 100, 3),
     ),
     (
         "customers?select=o:orders(id)&o.order=id.desc&o.limit=2&o.offset=1",

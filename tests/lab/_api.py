@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from pgfortress.lab import LabState
 
 __all__ = ["MIGRATION", "migrate"]
 
-MIGRATION = """
-SET ROLE app_owner;
-CREATE TABLE api.customers (id int PRIMARY KEY, name text NOT NULL);
-CREATE TABLE api.orders (
-  id int PRIMARY KEY,
-  customer_id int NOT NULL REFERENCES api.customers (id),
-  total numeric NOT NULL
-);
-INSERT INTO api.customers VALUES (1, 'Ada'), (2, 'Grace');
-INSERT INTO api.orders VALUES (10, 1, 9.5), (11, 1, 20), (12, 2, 7);
-CREATE FUNCTION api.add(a int, b int) RETURNS int LANGUAGE sql AS $$ SELECT a + b $$;
-"""
+REPO = Path(__file__).resolve().parents[2]
+
+MIGRATION = (REPO / "docs/examples/api-app.sql").read_text()
 
 
 def migrate(state: LabState) -> None:

@@ -271,6 +271,8 @@ def test_bad_tokens_are_refused(gateway: Gateway, bad_token: str) -> None:
         ("/customers", {"id": "eq.1;DROP TABLE api.customers"}, 400),
         ("/customers", {"order": "name;--"}, 400),
         ("/customers", {"limit": "-1"}, 400),
+        ("/customers", {"id": "is.true"}, 400),
+        ("/customers", {"select": "\x00:id"}, 400),
     ],
 )
 def test_bad_requests_get_clear_json_errors(
@@ -294,3 +296,13 @@ def test_openapi_description(gateway: Gateway) -> None:
     document = json.loads(answer.text)
     assert "/customers" in document["paths"]
     assert "/rpc/add" in document["paths"]
+
+
+def test_a_deeply_nested_body_is_a_clear_400(gateway: Gateway) -> None:
+    body = "[" * 1000 + "]" * 1000
+    with gateway.client(token()) as client:
+        answer = client.post(
+            "/rpc/add", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "PGF400"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jwt
 import pytest
 
 from pgfortress.cli import main
@@ -48,3 +49,17 @@ def test_rotate_replaces_the_password_and_keeps_the_previous(
     assert "deploys/site.py" in out
     assert new not in out
     assert old not in out
+
+
+def test_token_is_hs256_with_the_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "jwt-secret"
+    secret.write_text("a-secret-of-at-least-thirty-two-bytes!!\n")
+    assert main(["token", "--secret-file", str(secret), "--role", "web_user"]) == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(
+        token, "a-secret-of-at-least-thirty-two-bytes!!", algorithms=["HS256"]
+    )
+    assert claims["role"] == "web_user"
+    assert claims["exp"] > claims.get("iat", 0)
