@@ -39,11 +39,12 @@ from .errors import (
     RequestError,
     UnavailableError,
 )
+from .metrics import Metrics, metrics_app
 from .openapi import openapi_document
 from .ratelimit import RateLimiter
 from .schema import SchemaCache
 
-__all__ = ["Gateway", "create_app"]
+__all__ = ["Gateway", "create_app", "create_apps"]
 
 logger = logging.getLogger("pgfortress_gateway")
 
@@ -66,6 +67,7 @@ class Gateway:
         self.cors = CorsPolicy.from_config(config.cors)
         self.limiter = RateLimiter(config.limits)
         self.cache = SchemaCache(config.api.db_schema)
+        self.metrics = Metrics()
         self._busy: dict[str, int] = {}
         self._per_caller = max(1, config.database.pool_max_size // 2)
 
@@ -145,13 +147,15 @@ class Gateway:
         started: float,
     ) -> Response:
         client = request.client.host if request.client else "-"
+        elapsed = time.monotonic() - started
+        self.metrics.observe(request.method, response.status_code, elapsed)
         log_request(
             identity.subject if identity else None,
             identity.role if identity else None,
             request.method,
             request.url.path,
             response.status_code,
-            (time.monotonic() - started) * 1000,
+            elapsed * 1000,
             client,
         )
         return response
@@ -290,6 +294,14 @@ def _conninfo(config: GatewayConfig) -> str:
 
 
 def create_app(config: GatewayConfig, database: Database | None = None) -> Starlette:
+    """The public API application alone."""
+    return create_apps(config, database)[0]
+
+
+def create_apps(
+    config: GatewayConfig, database: Database | None = None
+) -> tuple[Starlette, Starlette]:
+    """The public API and the private metrics/health application, sharing state."""
     gateway = Gateway(config, database)
 
     @contextlib.asynccontextmanager
@@ -304,4 +316,5 @@ def create_app(config: GatewayConfig, database: Database | None = None) -> Starl
 
     methods = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
     routes = [Route("/{path:path}", gateway.handle, methods=methods)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    api = Starlette(routes=routes, lifespan=lifespan)
+    return api, metrics_app(gateway.metrics, gateway.database.healthy)

@@ -81,6 +81,15 @@ class Database:
             row = await cursor.fetchone()
         return None if row is None else row[0]
 
+    async def healthy(self) -> bool:
+        """True when a pooled connection answers a trivial query."""
+        try:
+            async with self._connection() as conn:
+                await conn.execute("SELECT 1")
+        except (GatewayError, psycopg.Error):
+            return False
+        return True
+
     async def missing_roles(self, roles: Sequence[str]) -> list[str]:
         """Roles the authenticator cannot switch to (absent or not granted)."""
         async with self._connection() as conn:

@@ -181,3 +181,21 @@ def test_it_listens_only_on_its_address(deployed: Deployed) -> None:
     sockets = ssh(deployed.lab, "gw1", "ss -H -ltn")
     public = [line.split()[3] for line in sockets.splitlines() if ":8443" in line]
     assert public == [f"{deployed.lab.hosts['gw1'].address}:8443"]
+
+
+def test_metrics_and_health_answer_only_on_loopback(deployed: Deployed) -> None:
+    lab = deployed.lab
+    fetch = (
+        "python3 -c 'import sys, urllib.request; "
+        "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "
+    )
+    health = ssh(lab, "gw1", fetch + "http://127.0.0.1:9187/health")
+    assert json.loads(health) == {"database": "ok"}
+    metrics = ssh(lab, "gw1", fetch + "http://127.0.0.1:9187/metrics")
+    assert "pgfortress_gateway_requests_total{" in metrics
+    assert "pgfortress_gateway_request_seconds_count" in metrics
+    listeners = ssh(lab, "gw1", "ss -H -ltn")
+    metrics_sockets = [
+        line.split()[3] for line in listeners.splitlines() if ":9187" in line
+    ]
+    assert metrics_sockets == ["127.0.0.1:9187"]
