@@ -1,4 +1,11 @@
-"""The request headers of the URL grammar: ``Prefer`` and ``Range``."""
+"""The request headers of the URL grammar: ``Prefer``, ``Range``, ``Accept`` and
+the schema profiles (``Accept-Profile``/``Content-Profile``).
+
+The official clients send these on every request: postgrest-py names a schema
+in both profile headers, postgrest-js asks for a single object with
+``Accept: application/vnd.pgrst.object+json``. They are read the way PostgREST
+reads them, and what cannot be honoured is a 406, never silently ignored.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,21 @@ from pgfortress_gateway._lex import show
 from pgfortress_gateway._nodes import Preferences, Returning
 from pgfortress_gateway.errors import RequestError
 
-__all__ = ["apply_range", "content_range", "parse_prefer"]
+__all__ = [
+    "apply_range",
+    "check_profile",
+    "content_range",
+    "parse_prefer",
+    "wants_object",
+]
 
 _RANGE = re.compile(r"(?:items=)?([0-9]{1,15})-([0-9]{0,15})")
 _RETURNING: frozenset[str] = frozenset(("minimal", "headers-only", "representation"))
+_OBJECT = "application/vnd.pgrst.object+json"
+_ARRAY: frozenset[str] = frozenset(
+    ("application/json", "application/vnd.pgrst.array+json", "application/*", "*/*")
+)
+_QUALITY = re.compile(r"q=(0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
 
 
 def parse_prefer(text: str) -> Preferences:
@@ -33,6 +51,47 @@ def parse_prefer(text: str) -> Preferences:
         elif key == "missing" and value == "default":
             raise RequestError("Prefer: missing=default is not supported")
     return Preferences(returning, count)
+
+
+def check_profile(headers: Mapping[str, str], schema: str, *, writing: bool) -> None:
+    """The schema a client names (``Content-Profile`` on writes, ``Accept-Profile``
+    on reads) must be the one exposed schema; ``headers`` has lower-case keys."""
+    name = headers.get("content-profile" if writing else "accept-profile")
+    if name is not None and name.strip() != schema:
+        raise RequestError(
+            f"schema {show(name.strip())} is not exposed; use {show(schema)}",
+            status=406,
+        )
+
+
+def wants_object(headers: Mapping[str, str]) -> bool:
+    """Whether ``Accept`` asks for one JSON object rather than an array.
+
+    Media types are tried by quality, then in the order given; their other
+    parameters (such as ``nulls=stripped``) are ignored. An ``Accept`` naming
+    nothing we can answer with is refused."""
+    text = headers.get("accept", "").strip()
+    if not text:
+        return False
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate(text.split(",")):
+        kind, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            match = _QUALITY.fullmatch(parameter.replace(" ", ""))
+            if match:
+                quality = float(match.group(1))
+        if quality > 0:
+            ranked.append((-quality, index, kind.lower()))
+    for _, _, kind in sorted(ranked):
+        if kind == _OBJECT:
+            return True
+        if kind in _ARRAY:
+            return False
+    raise RequestError(
+        f"cannot answer with {show(text)}: accept application/json or {_OBJECT}",
+        status=406,
+    )
 
 
 def content_range(offset: int, returned: int, total: int | None) -> str:

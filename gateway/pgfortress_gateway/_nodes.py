@@ -119,6 +119,9 @@ class Preferences:
 
 @dataclass(frozen=True)
 class ReadRequest:
+    """``singular``: the client asked for one JSON object, not an array
+    (``Accept: application/vnd.pgrst.object+json``); exactly one row must match."""
+
     relation: str
     select: tuple[SelectItem, ...]
     filters: tuple[Condition, ...] = ()
@@ -126,6 +129,7 @@ class ReadRequest:
     limit: int | None = None
     offset: int = 0
     prefer: Preferences = Preferences()
+    singular: bool = False
 
 
 @dataclass(frozen=True)

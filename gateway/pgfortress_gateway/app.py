@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,6 +50,17 @@ __all__ = ["Gateway", "create_app", "create_apps"]
 logger = logging.getLogger("pgfortress_gateway")
 
 SCHEMA_REFRESH_SECONDS = 60
+VISIBLE_QUERY = """
+SELECT
+  (SELECT coalesce(array_agg(c.relname::text), '{}')
+   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname = %s AND c.relname = ANY(%s::text[])
+     AND has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')),
+  (SELECT coalesce(array_agg(DISTINCT p.proname::text), '{}')
+   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+   WHERE n.nspname = %s AND p.proname = ANY(%s::text[])
+     AND has_function_privilege(p.oid, 'EXECUTE'))
+"""
 _WRITE_METHODS = {"POST", "PATCH"}
 
 
@@ -186,14 +198,16 @@ class Gateway:
         path = request.url.path.strip("/")
         method = request.method
         if path == "" and method in {"GET", "HEAD"}:
-            return JSONResponse(openapi_document(self.cache))
+            return JSONResponse(openapi_document(await self._visible(identity)))
         params = list(request.query_params.multi_items())
         headers = dict(request.headers)
         body = await self._body(request) if method in _WRITE_METHODS else None
         api = self.config.api
         cache = self.cache
         if path.startswith("rpc/") and method == "POST":
-            rpc = grammar.parse_rpc(path.removeprefix("rpc/"), params, body, cache)
+            rpc = grammar.parse_rpc(
+                path.removeprefix("rpc/"), params, body, cache, headers
+            )
             query = builder.build_rpc(rpc, cache, api.max_rows)
             row = await self._run(identity, query)
             return _json(row[0] if row else None, 200)
@@ -218,6 +232,32 @@ class Gateway:
             row = await self._run(identity, builder.build_delete(delete, cache))
             return _write_response(row, 200)
         raise RequestError(f"method {method} is not supported here", status=405)
+
+    async def _visible(self, identity: Identity) -> SchemaCache:
+        """The part of the schema the caller's role may use at all.
+
+        The cache was read as the authenticator; describing relations and
+        functions the caller cannot touch would only map the database for it.
+        """
+        cache = self.cache
+        row = await self._run(
+            identity,
+            Query(
+                sql.SQL(VISIBLE_QUERY),
+                (
+                    cache.schema,
+                    list(cache.relations),
+                    cache.schema,
+                    list(cache.functions),
+                ),
+            ),
+        )
+        relations, functions = (row or ([], []))[:2]
+        return SchemaCache(
+            cache.schema,
+            {k: v for k, v in cache.relations.items() if k in set(relations or [])},
+            {k: v for k, v in cache.functions.items() if k in set(functions or [])},
+        )
 
     async def _body(self, request: Request) -> object:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -259,6 +299,8 @@ def _read_response(row: tuple[Any, ...] | None, read: Any, head: bool) -> Respon
     total = row[1] if row and len(row) > 1 else None
     returned = len(json.loads(body)) if isinstance(body, str) else 0
     headers = {"Content-Range": grammar.content_range(read.offset, returned, total)}
+    if read.singular:
+        body = grammar.single_object(body)
     return _json("" if head else body, 200, headers)
 
 

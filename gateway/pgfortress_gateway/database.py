@@ -54,6 +54,15 @@ _NOT_APPLICABLE = (
 )
 
 
+# set_config('role', …, true) is SET LOCAL ROLE with the name as a bound
+# value: PostgreSQL still checks that the authenticator may switch to it.
+REQUEST_SETUP = (
+    "SELECT set_config('role', %s, true), "
+    "set_config('request.jwt.claims', %s, true), "
+    "set_config('statement_timeout', %s, true)"
+)
+
+
 class Database:
     """A pool of authenticator connections and the per-request transaction."""
 
@@ -64,8 +73,10 @@ class Database:
             max_size=max_size,
             timeout=timeout,
             open=False,
-            # A connection that broke while idle is replaced, not handed out.
-            check=AsyncConnectionPool.check_connection,
+            # No check on every checkout (a round trip per request); a broken
+            # connection fails its request with 503 and the pool replaces it.
+            max_idle=300,
+            reconnect_timeout=30,
         )
 
     async def open(self) -> None:
@@ -105,21 +116,13 @@ class Database:
         statement_timeout_ms: int | None = None,
     ) -> tuple[Any, ...] | None:
         """Run ``query`` in one transaction as ``role``; return its single row."""
+        timeout = "0" if statement_timeout_ms is None else str(statement_timeout_ms)
         async with self._connection() as conn:
             try:
-                async with conn.transaction():
-                    await conn.execute(
-                        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role))
-                    )
-                    await conn.execute(
-                        "SELECT set_config('request.jwt.claims', %s, true)",
-                        (claims_json,),
-                    )
-                    if statement_timeout_ms is not None:
-                        await conn.execute(
-                            "SELECT set_config('statement_timeout', %s, true)",
-                            (str(statement_timeout_ms),),
-                        )
+                # One round trip: BEGIN, the role and claims, the statement and
+                # COMMIT travel together in pipeline mode.
+                async with conn.pipeline(), conn.transaction():
+                    await conn.execute(REQUEST_SETUP, (role, claims_json, timeout))
                     cursor = await conn.execute(query.sql, query.params)
                     row: tuple[Any, ...] | None = await cursor.fetchone()
                     return row

@@ -11,9 +11,16 @@ forgotten ``?id=eq.1`` must not rewrite a whole table.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
-from pgfortress_gateway._headers import apply_range, content_range, parse_prefer
+from pgfortress_gateway._headers import (
+    apply_range,
+    check_profile,
+    content_range,
+    parse_prefer,
+    wants_object,
+)
 from pgfortress_gateway._lex import nonnegative, show, split_top, unquote
 from pgfortress_gateway._nodes import (
     Condition,
@@ -56,6 +63,7 @@ __all__ = [
     "parse_read",
     "parse_rpc",
     "parse_update",
+    "single_object",
 ]
 
 _NEEDS_FILTER = "add a filter such as ?id=eq.1"
@@ -70,6 +78,8 @@ def parse_read(
     """A GET on ``/<relation>``: filters, select, order, limit/offset and Range."""
     target = _relation(relation, cache)
     headers = _lower(headers)
+    check_profile(headers, cache.schema, writing=False)
+    singular = wants_object(headers)
     select, rest = _take_select(target, params, cache)
     scope = parse_scope(target, rest)
     offset, limit = apply_range(headers, scope.offset, scope.limit)
@@ -81,7 +91,21 @@ def parse_read(
         limit=limit,
         offset=offset,
         prefer=parse_prefer(headers.get("prefer", "")),
+        singular=singular,
     )
+
+
+def single_object(body: str) -> str:
+    """The one row of a JSON array answer, for a client that asked for an object
+    (:attr:`ReadRequest.singular`); 406 when there is not exactly one."""
+    rows = json.loads(body)
+    if not isinstance(rows, list) or len(rows) != 1:
+        count = len(rows) if isinstance(rows, list) else 0
+        raise RequestError(
+            f"a single JSON object was asked for, but {count} rows matched",
+            status=406,
+        )
+    return json.dumps(rows[0])
 
 
 def parse_insert(
@@ -93,6 +117,7 @@ def parse_insert(
 ) -> InsertRequest:
     """A POST on ``/<relation>`` with one JSON object or an array of them."""
     target = _relation(relation, cache)
+    headers = _write_headers(headers, cache)
     select, rest = _take_select(target, params, cache)
     named: tuple[str, ...] | None = None
     for key, value in rest:
@@ -114,7 +139,7 @@ def parse_insert(
         named,
         kept,
         select,
-        parse_prefer(_lower(headers).get("prefer", "")),
+        parse_prefer(headers.get("prefer", "")),
     )
 
 
@@ -127,11 +152,12 @@ def parse_update(
 ) -> UpdateRequest:
     """A PATCH on ``/<relation>``: a JSON object of new values, and filters."""
     target = _relation(relation, cache)
+    headers = _write_headers(headers, cache)
     if not isinstance(body, dict) or not body:
         raise PayloadError("an update needs a JSON object with at least one column")
     values = {_column(target, str(key)): value for key, value in body.items()}
     select, filters = _write_filters(target, params, cache)
-    prefer = parse_prefer(_lower(headers).get("prefer", ""))
+    prefer = parse_prefer(headers.get("prefer", ""))
     return UpdateRequest(target.name, values, filters, select, prefer)
 
 
@@ -143,8 +169,9 @@ def parse_delete(
 ) -> DeleteRequest:
     """A DELETE on ``/<relation>``; at least one filter is required."""
     target = _relation(relation, cache)
+    headers = _write_headers(headers, cache)
     select, filters = _write_filters(target, params, cache)
-    prefer = parse_prefer(_lower(headers).get("prefer", ""))
+    prefer = parse_prefer(headers.get("prefer", ""))
     return DeleteRequest(target.name, filters, select, prefer)
 
 
@@ -153,9 +180,13 @@ def parse_rpc(
     params: Sequence[tuple[str, str]],
     body: object,
     cache: SchemaCache,
+    headers: Mapping[str, str] | None = None,
 ) -> RpcRequest:
     """``/rpc/<function>``: arguments from a JSON object, or from the query
-    string when there is no body (a GET); ``limit``/``offset`` page the result."""
+    string when there is no body (a GET); ``limit``/``offset`` page the result.
+    ``headers``, when given, must name the exposed schema if they name one."""
+    if headers is not None:
+        check_profile(_lower(headers), cache.schema, writing=body is not None)
     found = cache.functions.get(function)
     if found is None:
         raise NotFoundError(f"no function {show(function)} in the exposed schema")
@@ -207,6 +238,22 @@ def _column(relation: Relation, name: str) -> str:
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {key.lower(): value for key, value in headers.items()}
+
+
+def _write_headers(headers: Mapping[str, str], cache: SchemaCache) -> dict[str, str]:
+    """Lower-cased headers of a write, its profile checked.
+
+    A single object is refused on writes: the row count would only be known
+    after the change is committed, too late to undo it as PostgREST does."""
+    lowered = _lower(headers)
+    check_profile(lowered, cache.schema, writing=True)
+    if wants_object(lowered):
+        raise RequestError(
+            "a single JSON object is only answered to reads; "
+            "accept application/json on writes",
+            status=406,
+        )
+    return lowered
 
 
 def _take_select(

@@ -94,7 +94,9 @@ def start(
         pid = procs.spawn(argv, paths.console_log)
         entry = procs.record(run_dir, "apt-proxy", pid, argv)
         deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline and procs.is_alive(entry):
+        # Liveness through our own process handle: the recorded-identity check
+        # has been seen to answer "gone" for a proxy that was running.
+        while time.monotonic() < deadline and procs.running(pid):
             if procs.listens_on(pid, bind_address, PORT):
                 return entry
             # apt-cacher-ng stays up after failing to bind; no point waiting.
@@ -102,6 +104,7 @@ def start(
                 break
             time.sleep(0.1)
         procs.kill([entry])
+        procs.discard(pid)
         if _BIND_FAILED in _tail(paths.console_log):
             break
         logger.warning("apt proxy exited at once (attempt %d); starting again", attempt)

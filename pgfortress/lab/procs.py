@@ -199,6 +199,25 @@ def kill(entries: Iterable[ProcessRecord]) -> list[str]:
     return stop(entries, signal.SIGKILL, timeout=10)
 
 
+def running(pid: int) -> bool:
+    """True while a child this process spawned has not exited (by its handle)."""
+    child = _CHILDREN.get(pid)
+    return child is not None and child.poll() is None
+
+
+def discard(pid: int) -> None:
+    """Kill a child this process spawned, through its own handle.
+
+    The recorded checks (start time, argv) protect against signalling a
+    reused pid later on; right after our own spawn the handle is the surest
+    way to make sure a proxy that failed to start leaves nothing behind.
+    """
+    child = _CHILDREN.pop(pid, None)
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait(timeout=10)
+
+
 def _reap(pid: int) -> None:
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:

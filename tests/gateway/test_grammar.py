@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 from pgfortress_gateway.errors import NotFoundError, PayloadError, RequestError
@@ -24,6 +24,7 @@ from pgfortress_gateway.grammar import (
     parse_read,
     parse_rpc,
     parse_update,
+    single_object,
 )
 from pgfortress_gateway.schema import (
     Column,
@@ -484,3 +485,96 @@ def test_long_input_is_not_echoed_in_full() -> None:
     with pytest.raises(RequestError) as caught:
         parse_read("customers", [("x" * 5000, "eq.1")], NO_HEADERS, CACHE)
     assert len(caught.value.message) < 200
+
+
+# What the official clients send on every request: postgrest-py names the
+# schema in both profile headers, postgrest-js asks for one object on single().
+CLIENT_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Profile": "shop",
+    "Content-Profile": "shop",
+    "Content-Type": "application/json",
+    "X-Client-Info": "supabase-py/postgrest-py",
+}
+
+
+@pytest.mark.parametrize(
+    ("accept", "singular"),
+    [
+        ("", False),
+        ("application/json", False),
+        ("application/vnd.pgrst.array+json;nulls=stripped", False),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", False),
+        ("application/vnd.pgrst.object+json", True),
+        ("application/vnd.pgrst.object+json;nulls=stripped", True),
+        ("application/json;q=0.5, application/vnd.pgrst.object+json", True),
+        ("application/vnd.pgrst.object+json;q=0, application/json", False),
+    ],
+)
+def test_accept_chooses_an_array_or_one_object(accept: str, singular: bool) -> None:
+    headers = CLIENT_HEADERS | {"Accept": accept}
+    assert parse_read("customers", [], headers, CACHE).singular is singular
+
+
+@pytest.mark.parametrize(
+    "accept", ["text/csv", "application/geo+json", "application/json;q=0"]
+)
+def test_accept_we_cannot_answer_is_406(accept: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_read("customers", [], {"Accept": accept}, CACHE)
+    assert caught.value.status == 406
+
+
+def test_the_clients_usual_headers_are_accepted_on_every_method() -> None:
+    assert parse_read("customers", [], CLIENT_HEADERS, CACHE).singular is False
+    insert = parse_insert(
+        "customers", [("columns", '"name"')], CLIENT_HEADERS, [{"name": "a"}], CACHE
+    )
+    assert insert.columns == ("name",)
+    where = [("id", "eq.1"), ("select", "*")]
+    parse_update("customers", where, CLIENT_HEADERS, {"vip": True}, CACHE)
+    parse_delete("customers", where, CLIENT_HEADERS, CACHE)
+    rpc = parse_rpc("add", [], {"a": 1, "b": 2}, CACHE, CLIENT_HEADERS)
+    assert rpc.arguments == (("a", 1), ("b", 2))
+
+
+@pytest.mark.parametrize(
+    ("header", "call"),
+    [
+        ("Accept-Profile", lambda h: parse_read("customers", [], h, CACHE)),
+        (
+            "Content-Profile",
+            lambda h: parse_insert("customers", [], h, {"name": "a"}, CACHE),
+        ),
+        (
+            "Content-Profile",
+            lambda h: parse_delete("customers", [("id", "eq.1")], h, CACHE),
+        ),
+        ("Content-Profile", lambda h: parse_rpc("add", [], {"a": 1}, CACHE, h)),
+        ("Accept-Profile", lambda h: parse_rpc("add", [("a", "1")], None, CACHE, h)),
+    ],
+)
+def test_a_schema_other_than_the_exposed_one_is_406(
+    header: str, call: Callable[[dict[str, str]], object]
+) -> None:
+    with pytest.raises(RequestError) as caught:
+        call({header: "public"})
+    assert caught.value.status == 406
+    assert "'shop'" in str(caught.value)
+
+
+def test_writes_refuse_to_answer_one_object() -> None:
+    one = {"Accept": "application/vnd.pgrst.object+json"}
+    with pytest.raises(RequestError) as caught:
+        parse_insert("customers", [], one, {"name": "a"}, CACHE)
+    assert caught.value.status == 406
+    with pytest.raises(RequestError):
+        parse_update("customers", [("id", "eq.1")], one, {"vip": True}, CACHE)
+
+
+def test_single_object_takes_the_only_row_or_is_406() -> None:
+    assert single_object('[{"id": 1}]') == '{"id": 1}'
+    for body in ("[]", '[{"id": 1}, {"id": 2}]'):
+        with pytest.raises(RequestError) as caught:
+            single_object(body)
+        assert caught.value.status == 406

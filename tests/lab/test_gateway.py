@@ -1,178 +1,30 @@
 """The gateway against a real database on a lab host, over TLS both ways.
 
-The database side is the real thing: db1 hardened by deploys/site.py with the
-roles of specs/lab.yml, tables created by the migrator. The gateway runs here,
-as its own process under uvicorn on loopback, the way it runs on a gateway
-host; it logs in as the authenticator with verify-full against the lab CA.
+The setup (db1 hardened, the API app migrated, the gateway served from here
+under uvicorn on loopback) lives in :mod:`._gateway`; these tests call it
+with plain HTTP requests, as curl would.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import jwt
 import pytest
 
-from pgfortress import lab as labs
-from pgfortress import tls
-from pgfortress.lab import LabState
-
-from ._api import migrate
-from .conftest import lab_name, run_deploy
+from ._gateway import SECRET, Gateway, serve_gateway, token
+from .conftest import lab_name
 
 pytestmark = pytest.mark.lab
 
 LAB_NAME = lab_name("gw")
-SECRET = "lab-only-hs256-secret-of-at-least-32-bytes!"
-
-
-@dataclass(frozen=True)
-class Gateway:
-    lab: LabState
-    url: str
-    ca_file: Path
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        trust = ssl.create_default_context(cafile=str(self.ca_file))
-        return httpx.Client(
-            base_url=self.url, verify=trust, headers=headers, timeout=10
-        )
-
-
-def token(role: str = "web_user", **claims: Any) -> str:
-    payload = {"role": role, "sub": "tester", "exp": int(time.time()) + 600} | claims
-    return jwt.encode(payload, SECRET, algorithm="HS256")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _config(state: LabState, port: int, workdir: Path) -> Path:
-    ca = tls.load_ca(state.dir / "ca")
-    issued = tls.issue_server_certificate(
-        ca, common_name="localhost", dns_names=["localhost"], ip_addresses=["127.0.0.1"]
-    )
-    (workdir / "server.crt").write_bytes(issued.chain_pem)
-    key = workdir / "server.key"
-    key.write_text(issued.key_pem.reveal())
-    key.chmod(0o600)
-    secret = workdir / "jwt.secret"
-    secret.write_text(SECRET)
-    secret.chmod(0o600)
-    password = workdir / "authenticator.password"
-    password.write_text(
-        (state.dir / "secrets" / "db1" / "authenticator").read_text().strip()
-    )
-    password.chmod(0o600)
-    config = workdir / "gateway.toml"
-    config.write_text(
-        GATEWAY_TOML.format(
-            db=state.hosts["db1"].address,
-            ca=state.dir / "ca" / "ca.crt",
-            password=password,
-            secret=secret,
-            port=port,
-            metrics=_free_port(),
-            cert=workdir / "server.crt",
-            key=key,
-        )
-    )
-    return config
-
-
-GATEWAY_TOML = """
-[database]
-host = "{db}"
-dbname = "app"
-user = "authenticator"
-password_file = "{password}"
-sslrootcert = "{ca}"
-
-[api]
-schema = "api"
-anonymous_role = "web_anon"
-allowed_roles = ["web_anon", "web_user"]
-
-[jwt]
-secret_file = "{secret}"
-
-[cors]
-allowed_origins = ["https://app.example.test"]
-
-[limits]
-per_subject = "1000/minute"
-per_address = "2000/minute"
-
-[server]
-listen_host = "127.0.0.1"
-listen_port = {port}
-tls_cert_file = "{cert}"
-tls_key_file = "{key}"
-metrics_port = {metrics}
-"""
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    state = labs.up(LAB_NAME, ["db1"])
-    process: subprocess.Popen[str] | None = None
-    try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
-        run = run_deploy(state, "deploys/site.py")
-        assert run.returncode == 0, run.output[-4000:]
-        migrate(state)
-        workdir = tmp_path_factory.mktemp("gateway")
-        port = _free_port()
-        config = _config(state, port, workdir)
-        with (workdir / "gateway.log").open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "pgfortress_gateway", "--config", str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=os.environ | {"PYTHONUNBUFFERED": "1"},
-            )
-        url = f"https://127.0.0.1:{port}"
-        ready = Gateway(state, url, state.dir / "ca" / "ca.crt")
-        _wait_until_serving(ready, process, workdir / "gateway.log")
-        yield ready
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=15)
-        labs.down(LAB_NAME)
-
-
-def _wait_until_serving(
-    gateway: Gateway, process: subprocess.Popen[str], log: Path
-) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gateway exited:\n{log.read_text()[-3000:]}")
-        try:
-            with gateway.client() as client:
-                client.get("/")
-        except httpx.TransportError:
-            time.sleep(0.2)
-            continue
-        return
-    raise AssertionError(f"gateway did not answer:\n{log.read_text()[-3000:]}")
+    with serve_gateway(LAB_NAME, tmp_path_factory.mktemp("gateway")) as running:
+        yield running
 
 
 def test_a_token_reads_a_table_through_https(gateway: Gateway) -> None:
@@ -289,13 +141,16 @@ def test_bad_requests_get_clear_json_errors(
     assert still.status_code == 200
 
 
-def test_openapi_description(gateway: Gateway) -> None:
+def test_openapi_describes_what_the_caller_may_use(gateway: Gateway) -> None:
+    with gateway.client(token()) as client:
+        as_user = json.loads(client.get("/").text)
     with gateway.client() as client:
-        answer = client.get("/")
-    assert answer.status_code == 200
-    document = json.loads(answer.text)
-    assert "/customers" in document["paths"]
-    assert "/rpc/add" in document["paths"]
+        anonymous = json.loads(client.get("/").text)
+    assert "/customers" in as_user["paths"]
+    assert "/rpc/add" in as_user["paths"]
+    # web_anon may read the tables but not call functions: the map says so.
+    assert "/customers" in anonymous["paths"]
+    assert "/rpc/add" not in anonymous["paths"]
 
 
 def test_a_deeply_nested_body_is_a_clear_400(gateway: Gateway) -> None:
