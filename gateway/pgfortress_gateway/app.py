@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
@@ -110,13 +111,39 @@ class Gateway:
         )
 
     async def keep_schema_fresh(self) -> None:
+        """Reload the schema on ``NOTIFY pgrst, 'reload schema'`` and every minute.
+
+        The channel and payload are PostgREST's, so migration tooling written
+        for PostgREST reloads this gateway too. Without a listening connection
+        (the database is down), the interval alone keeps the cache fresh.
+        """
         while True:
-            await asyncio.sleep(SCHEMA_REFRESH_SECONDS)
             try:
-                await self.refresh_schema()
-            except (GatewayError, SystemExit) as error:
-                # Keep serving with the last good cache; say why it is old.
-                logger.warning("schema refresh failed: %s", error)
+                await self._listen_for_reloads()
+            except (psycopg.Error, OSError) as error:
+                logger.warning("schema notifications unavailable: %s", error)
+                await asyncio.sleep(SCHEMA_REFRESH_SECONDS)
+                await self._refresh_quietly()
+
+    async def _listen_for_reloads(self) -> None:
+        conninfo = _conninfo(self.config)
+        async with await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True
+        ) as conn:
+            await conn.execute("LISTEN pgrst")
+            while True:
+                async for notice in conn.notifies(timeout=SCHEMA_REFRESH_SECONDS):
+                    if notice.payload in {"", "reload schema"}:
+                        logger.info("schema reload requested by NOTIFY")
+                        break
+                await self._refresh_quietly()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh_schema()
+        except (GatewayError, SystemExit) as error:
+            # Keep serving with the last good cache; say why it is old.
+            logger.warning("schema refresh failed: %s", error)
 
     def _switchable_roles(self) -> list[str]:
         api = self.config.api

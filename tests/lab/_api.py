@@ -14,8 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 MIGRATION = (REPO / "docs/examples/api-app.sql").read_text()
 
 
-def migrate(state: LabState) -> None:
-    """Run MIGRATION on db1 as app_migrator, over TLS, from this machine."""
+def migrate(state: LabState, script: str = MIGRATION) -> None:
+    """Run ``script`` on db1 as app_migrator, over TLS, from this machine."""
     password = (state.dir / "secrets" / "db1" / "app_migrator").read_text().strip()
     passfile = state.dir / "pgpass-migrator"
     passfile.write_text(f"*:*:*:app_migrator:{password}\n")
@@ -27,7 +27,7 @@ def migrate(state: LabState) -> None:
     )
     subprocess.run(
         ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", dsn],
-        input=MIGRATION,
+        input=script,
         text=True,
         check=True,
         timeout=60,

@@ -8,11 +8,13 @@ with plain HTTP requests, as curl would.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import jwt
 import pytest
 
+from ._api import migrate
 from ._gateway import SECRET, Gateway, serve_gateway, token
 from .conftest import lab_name
 
@@ -161,3 +163,21 @@ def test_a_deeply_nested_body_is_a_clear_400(gateway: Gateway) -> None:
         )
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "PGF400"
+
+
+def test_a_notify_reloads_the_schema_at_once(gateway: Gateway) -> None:
+    migrate(
+        gateway.lab,
+        "SET ROLE app_owner;\n"
+        "CREATE TABLE api.late (id int PRIMARY KEY);\n"
+        "INSERT INTO api.late VALUES (7);\n"
+        "NOTIFY pgrst, 'reload schema';\n",
+    )
+    deadline = time.monotonic() + 10
+    with gateway.client(token()) as client:
+        answer = client.get("/late")
+        while answer.status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = client.get("/late")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [{"id": 7}]
