@@ -84,6 +84,17 @@ def _gateway(node: LabHost) -> tuple[str, dict[str, Any]]:
 
 
 _db_host = next(iter(_members("db")), None)
+_cache_host = next(iter(_members("cache")), None)
+# Gateways share their rate-limit counters through the lab's Redis, if any.
+_limits: dict[str, Any] = {
+    "per_subject": os.environ.get("PGFORTRESS_LAB_RATE", "600/minute"),
+    "per_address": os.environ.get("PGFORTRESS_LAB_ADDRESS_RATE", "1200/minute"),
+}
+if _cache_host is not None:
+    _limits |= {
+        "redis_host": _cache_host.address,
+        "redis_password_secret": "redis/password",
+    }
 gw = (
     [_gateway(node) for node in _members("gw")],
     {
@@ -95,9 +106,23 @@ gw = (
         },
         # No anonymous role on the lab's gateway: every call needs a token.
         "gateway_api": {"schema": "api", "allowed_roles": ["web_user"]},
+        "gateway_limits": _limits,
         "gateway_ca_dir": str(lab.dir / "ca"),
         "gateway_allowed_networks": [lab.subnet, lab.subnet6],
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )
 client = ([_connection(node) for node in _members("client")], dict(_ssh))
+
+cache = (
+    [
+        (name, {**data, "redis_listen": node.address})
+        for node in _members("cache")
+        for name, data in [_connection(node)]
+    ],
+    {
+        **_ssh,
+        "redis_password_secret": "redis/password",
+        "pgfortress_secrets_dir": str(lab.dir / "secrets"),
+    },
+)

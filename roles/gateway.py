@@ -39,15 +39,21 @@ from pgfortress.plan.gateway import (
     render_gateway_unit,
 )
 from pgfortress.secrets import Secret, SecretStore
-from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
+from pgfortress.spec.gateway import gateway_from_host_data
 
 from .operations import secret_file
 
 __all__ = ["gateway"]
 
 REPO = Path(__file__).resolve().parent.parent
-PYTHON_VERSION = "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+PYTHON_VERSION = "python3 -c 'import platform; print(platform.python_version())'"
 WHEELHOUSE_CACHE = Path("/var/cache/pgfortress/wheelhouse")
+# What the wheelhouse holds: part of its cache key.
+WHEELHOUSE_SPEC = "pgfortress-gateway[redis]"
+# pip download evaluates python_version but not python_full_version markers
+# for the target interpreter: redis-py needs async-timeout before 3.11.3
+# (Debian 12 ships 3.11.2). Extra wheels are harmless; pip picks what it needs.
+PATCH_LEVEL_EXTRAS = ("async-timeout>=4.0.3",)
 LAYOUT = GatewayLayout()
 
 
@@ -56,8 +62,7 @@ def gateway() -> None:
     try:
         data: dict[str, Any] = host.data.dict()  # type: ignore[no-untyped-call]
         spec = gateway_from_host_data(host.name, data)
-        _check_python()
-        wheels = build_wheelhouse()
+        wheels = build_wheelhouse(_host_python())
         ca = tls.load_ca(spec.ca_dir)
         issued = tls.ensure_server_certificate(
             ca,
@@ -69,11 +74,14 @@ def gateway() -> None:
         store = SecretStore(spec.secrets_dir)
         password = store.get(spec.database.password_secret)
         jwt_secret = store.get_or_create("gateway/jwt-secret", length=48)
+        redis_name = spec.limits.redis_password_secret
+        redis_password = store.get(redis_name) if redis_name else None
     except PgFortressError as error:
         raise DeployError(str(error)) from error
 
     installed = _install(wheels)
-    changed = _configure(spec, issued, ca.cert_pem(), password, jwt_secret)
+    config = Secret(render_gateway_config(spec, LAYOUT, redis_password))
+    changed = _configure(issued, ca.cert_pem(), config, password, jwt_secret)
     unit = files.put(
         name="Sandboxed systemd unit",
         src=StringIO(render_gateway_unit(spec, LAYOUT)),
@@ -90,41 +98,65 @@ def gateway() -> None:
     )
 
 
-def _check_python() -> None:
-    """The wheelhouse is built here, so the host must run the same Python."""
+def _host_python() -> str:
+    """The host's full Python version; its minor version must be ours.
+
+    The wheels are resolved for the host's exact version (dependencies may
+    differ between 3.11.2 and 3.11.7), but binary wheels are built against
+    the minor version, so that one must match.
+    """
+    found = str(host.get_fact(Command, command=PYTHON_VERSION)).strip()
     wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
-    found = host.get_fact(Command, command=PYTHON_VERSION)
-    if str(found).strip() != wanted:
+    if found.rsplit(".", 1)[0] != wanted:
         raise SpecError(
             f"host {host.name}: python3 is {found}, the control machine's is "
-            f"{wanted}; build the wheelhouse with the host's Python version "
-            "(run pyinfra from a Python of that version)"
+            f"{wanted}; run pyinfra from a Python {found.rsplit('.', 1)[0]}"
         )
+    return found
 
 
-def build_wheelhouse() -> list[Path]:
-    """Wheels of the gateway and everything it needs, built once per source."""
+def build_wheelhouse(python_version: str) -> list[Path]:
+    """The gateway and everything it needs for ``python_version``, built once."""
     sources = [
         *sorted((REPO / "gateway").rglob("*.py")),
         REPO / "gateway/pyproject.toml",
     ]
-    digest = hashlib.sha256()
+    key = " ".join([WHEELHOUSE_SPEC, *PATCH_LEVEL_EXTRAS, python_version])
+    digest = hashlib.sha256(key.encode())
     for path in sources:
         digest.update(path.relative_to(REPO).as_posix().encode())
         digest.update(path.read_bytes())
     target = WHEELHOUSE_CACHE / digest.hexdigest()[:16]
     if not (target / "complete").exists():
         target.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "--quiet"]
+        # Our own package (pure Python) first, then its dependencies resolved
+        # for the host's interpreter, as binary wheels only.
         subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "pip",
+                *pip,
                 "wheel",
-                "--quiet",
+                "--no-deps",
                 "--wheel-dir",
                 str(target),
                 str(REPO / "gateway"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *pip,
+                "download",
+                "--only-binary=:all:",
+                "--python-version",
+                python_version,
+                "--find-links",
+                str(target),
+                "--dest",
+                str(target),
+                WHEELHOUSE_SPEC,
+                *PATCH_LEVEL_EXTRAS,
             ],
             check=True,
             capture_output=True,
@@ -165,16 +197,16 @@ def _install(wheels: list[Path]) -> bool:
             commands=[
                 f"python3 -m venv {LAYOUT.venv}",
                 f"{LAYOUT.venv}/bin/pip install --quiet --no-index --find-links "
-                f"{LAYOUT.wheels} --force-reinstall pgfortress-gateway",
+                f"{LAYOUT.wheels} --force-reinstall '{WHEELHOUSE_SPEC}'",
             ],
         )
     return changed or venv_missing
 
 
 def _configure(
-    spec: GatewayHostSpec,
     issued: tls.IssuedCertificate,
     ca_pem: bytes,
+    config: Secret,
     password: Secret,
     jwt_secret: Secret,
 ) -> bool:
@@ -187,14 +219,6 @@ def _configure(
         mode="750",
     )
     public = [
-        files.put(
-            name="Gateway configuration",
-            src=StringIO(render_gateway_config(spec, LAYOUT)),
-            dest=LAYOUT.config,
-            user="root",
-            group=group,
-            mode="640",
-        ),
         files.put(
             name="TLS certificate chain",
             src=StringIO(issued.chain_pem.decode()),
@@ -222,6 +246,8 @@ def _configure(
             mode="640",
         )
         for name, value in (
+            # The configuration may hold the Redis password: never diffed.
+            ("gateway.toml", config),
             ("tls.key", issued.key_pem),
             ("db-password", password),
             ("jwt-secret", jwt_secret),

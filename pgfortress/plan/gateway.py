@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
+from ..secrets import Secret
 from ..spec.gateway import GatewayHostSpec
 from ._templates import render
 
-__all__ = ["GatewayLayout", "render_gateway_config", "render_gateway_unit"]
+__all__ = [
+    "GatewayLayout",
+    "render_gateway_config",
+    "render_gateway_unit",
+    "storage_uri",
+]
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,22 @@ class GatewayLayout:
         return f"{self.etc}/{name}"
 
 
-def render_gateway_config(spec: GatewayHostSpec, layout: GatewayLayout) -> str:
+def storage_uri(spec: GatewayHostSpec, redis_password: Secret | None) -> str:
+    """Where the gateway keeps its rate-limit counters."""
+    limits = spec.limits
+    if limits.redis_host is None or redis_password is None:
+        return "memory://"
+    password = quote(redis_password.reveal(), safe="")
+    host = limits.redis_host
+    if ":" in host:  # an IPv6 address needs brackets in a URI
+        host = f"[{host}]"
+    return f"redis://:{password}@{host}:{limits.redis_port}"
+
+
+def render_gateway_config(
+    spec: GatewayHostSpec, layout: GatewayLayout, redis_password: Secret | None = None
+) -> str:
+    """The gateway's TOML; it holds the Redis password when one is used."""
     api = spec.api
     return render(
         "gateway/gateway.toml.j2",
@@ -54,7 +76,11 @@ def render_gateway_config(spec: GatewayHostSpec, layout: GatewayLayout) -> str:
         },
         jwt={"role_claim": spec.role_claim},
         cors={"allowed_origins": spec.cors_origins},
-        limits=spec.limits,
+        limits={
+            "per_subject": spec.limits.per_subject,
+            "per_address": spec.limits.per_address,
+            "storage_uri": storage_uri(spec, redis_password),
+        },
         server={
             "listen_host": spec.listen,
             "listen_port": spec.port,

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import SpecError
 
@@ -57,9 +64,22 @@ class GatewayApi(_Strict):
 
 
 class GatewayLimits(_Strict):
+    """Rate limits; counters in memory, or in a Redis several gateways share."""
+
     per_subject: str = "60/minute"
     per_address: str = "120/minute"
-    storage_uri: str = "memory://"
+    redis_host: str | None = None
+    redis_port: int = Field(default=6379, ge=1, le=65535)
+    redis_password_secret: str | None = None
+
+    @model_validator(mode="after")
+    def _redis(self) -> GatewayLimits:
+        if (self.redis_host is None) != (self.redis_password_secret is None):
+            raise ValueError(
+                "redis_host and redis_password_secret go together: name the Redis "
+                "host and the secret-store entry of its password, or neither"
+            )
+        return self
 
     @field_validator("per_subject", "per_address")
     @classmethod
