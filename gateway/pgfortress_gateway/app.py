@@ -176,6 +176,14 @@ class Gateway:
             )
             response = _error_response(GatewayError("internal error"))
         response.headers.update(self.cors.simple(origin))
+        if identity is not None and identity.kind != "anonymous":
+            # An answer for one caller must never be served to another by a
+            # shared cache.
+            response.headers["Cache-Control"] = "private, no-store"
+            vary = response.headers.get("Vary")
+            response.headers["Vary"] = (
+                f"{vary}, Authorization" if vary else "Authorization"
+            )
         return self._finish(request, response, identity, started)
 
     def _finish(

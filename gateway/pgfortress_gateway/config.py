@@ -301,6 +301,7 @@ class CorsConfig(_Section):
         "content-type",
         "prefer",
         "range",
+        "x-api-key",
     )
     max_age: Annotated[int, Field(ge=0, le=86_400)] = 600
 

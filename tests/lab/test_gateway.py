@@ -181,3 +181,10 @@ def test_a_notify_reloads_the_schema_at_once(gateway: Gateway) -> None:
             answer = client.get("/late")
     assert answer.status_code == 200, answer.text
     assert answer.json() == [{"id": 7}]
+
+
+def test_answers_for_a_caller_are_never_cached_for_others(gateway: Gateway) -> None:
+    with gateway.client(token()) as client:
+        answer = client.get("/customers")
+    assert answer.headers["Cache-Control"] == "private, no-store"
+    assert "Authorization" in answer.headers["Vary"]
