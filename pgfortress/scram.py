@@ -27,6 +27,7 @@ from pgfortress.secrets import Secret
 __all__ = [
     "DEFAULT_ITERATIONS",
     "ScramVerifier",
+    "digest_matches",
     "make_verifier",
     "parse_verifier",
     "password_bytes",
@@ -228,3 +229,24 @@ def _unb64(text: str, what: str) -> bytes:
         return base64.b64decode(text, validate=True)
     except binascii.Error:
         raise SpecError(f"SCRAM verifier {what} is not valid base64") from None
+
+
+def digest_matches(salt_and_iterations: str, digest: str, password: Secret) -> bool:
+    """Whether a server's verifier, known only by salt and md5 digest, fits.
+
+    ``salt_and_iterations`` is the ``<iterations>:<base64 salt>`` part of the
+    stored verifier and ``digest`` the md5 of the whole verifier: what the
+    catalog queries read, so the verifier itself never leaves the server.
+    The verifier is recomputed here and the digests compared.
+    """
+    iterations, _, salt = salt_and_iterations.partition(":")
+    try:
+        salt_bytes = base64.b64decode(salt, validate=True)
+        count = int(iterations)
+    except (ValueError, binascii.Error):
+        return False
+    if not salt_bytes or count < 1:
+        return False
+    verifier = make_verifier(password, salt=salt_bytes, iterations=count)
+    mine = hashlib.md5(verifier.encode(), usedforsecurity=False).hexdigest()
+    return hmac.compare_digest(mine, digest)

@@ -8,10 +8,19 @@ protects a double quote or a backslash inside quotes.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from pgfortress_gateway.errors import RequestError
 
-__all__ = ["INT", "nonnegative", "show", "split_dot", "split_top", "unquote"]
+__all__ = [
+    "INT",
+    "nonnegative",
+    "show",
+    "split_dot",
+    "split_top",
+    "unquote",
+    "unquoted",
+]
 
 INT = re.compile(r"[0-9]{1,15}")
 _SHOWN = 60
@@ -24,10 +33,12 @@ def show(text: str) -> str:
     return repr(text)
 
 
-def split_top(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside quotes and parentheses; refuse unbalanced input."""
-    parts: list[str] = []
-    depth, quoted, escaped, start = 0, False, False, 0
+def unquoted(text: str) -> Iterator[tuple[int, str]]:
+    """Each character outside double quotes, with its index.
+
+    Raises RequestError at the end if a quote is left open.
+    """
+    quoted = escaped = False
     for index, char in enumerate(text):
         if escaped:
             escaped = False
@@ -36,7 +47,18 @@ def split_top(text: str, sep: str = ",") -> list[str]:
             quoted = char != '"'
         elif char == '"':
             quoted = True
-        elif char == "(":
+        else:
+            yield index, char
+    if quoted:
+        raise RequestError(f"unclosed quote in {show(text)}")
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside quotes and parentheses; refuse unbalanced input."""
+    parts: list[str] = []
+    depth, start = 0, 0
+    for index, char in unquoted(text):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
@@ -45,8 +67,8 @@ def split_top(text: str, sep: str = ",") -> list[str]:
         elif char == sep and depth == 0:
             parts.append(text[start:index])
             start = index + 1
-    if quoted or depth:
-        raise RequestError(f"unclosed quote or parenthesis in {show(text)}")
+    if depth:
+        raise RequestError(f"unclosed parenthesis in {show(text)}")
     parts.append(text[start:])
     return parts
 

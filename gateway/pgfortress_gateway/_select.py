@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from pgfortress_gateway._lex import show, split_top, unquote
+from pgfortress_gateway._lex import show, split_top, unquote, unquoted
 from pgfortress_gateway._nodes import Embed, Field, SelectItem
 from pgfortress_gateway._scope import Path, parse_scope
 from pgfortress_gateway.errors import RequestError
@@ -147,18 +147,7 @@ def _split_alias(raw: str) -> tuple[str | None, str]:
 
 def _embed_start(body: str) -> int:
     """Index of the first ``(`` outside quotes, or -1."""
-    quoted = escaped = False
-    for index, char in enumerate(body):
-        if escaped:
-            escaped = False
-        elif quoted:
-            escaped = char == "\\"
-            quoted = char != '"'
-        elif char == '"':
-            quoted = True
-        elif char == "(":
-            return index
-    return -1
+    return next((index for index, char in unquoted(body) if char == "("), -1)
 
 
 def _outside_quotes(text: str) -> str:

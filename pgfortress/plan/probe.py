@@ -8,15 +8,11 @@ fact holds nothing worth stealing.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from psycopg import sql
 
-from ..scram import make_verifier
+from ..scram import digest_matches
 from ..secrets import Secret
 
 __all__ = [
@@ -43,17 +39,7 @@ def password_matches(state: ProbeState, password: Secret) -> bool:
     The verifier is recomputed here with the server's salt and iteration
     count and compared through its md5 digest, the only form the fact reads.
     """
-    iterations, _, salt = state.salt_and_iterations.partition(":")
-    try:
-        salt_bytes = base64.b64decode(salt, validate=True)
-        count = int(iterations)
-    except (ValueError, binascii.Error):
-        return False
-    if not salt_bytes or count < 1:
-        return False
-    verifier = make_verifier(password, salt=salt_bytes, iterations=count)
-    digest = hashlib.md5(verifier.encode(), usedforsecurity=False).hexdigest()
-    return hmac.compare_digest(digest, state.verifier_md5)
+    return digest_matches(state.salt_and_iterations, state.verifier_md5, password)
 
 
 def probe_state_query(role: str) -> str:

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from psycopg import sql
 
 from ..catalog import CatalogState, PasswordState, RoleState
-from ..scram import make_verifier
+from ..scram import digest_matches, make_verifier
 from ..secrets import Secret
 from ..spec.database_roles import RoleSpec, SettingValue
 from ._scope import MANAGED_MARK, Outcome, Scope
 from ._statements import MASK, Statement, identifier, integer, statement
-from .probe import ProbeState, password_matches
 
 __all__ = [
     "alter_attributes",
@@ -164,8 +163,7 @@ def _options(current: RoleState, role: RoleSpec) -> sql.Composable | None:
 def _matches(stored: PasswordState, secret: Secret) -> bool:
     if stored.kind != "scram" or stored.salt_and_iterations is None:
         return False
-    probe = ProbeState(True, stored.salt_and_iterations, stored.digest)
-    return password_matches(probe, secret)
+    return digest_matches(stored.salt_and_iterations, stored.digest, secret)
 
 
 def _password_statement(name: str, secret: Secret) -> Statement:

@@ -595,7 +595,8 @@ def test_private_or_weak_pem_refuses_to_start(keys: Keys) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - weak on purpose
+    # A weak key on purpose: the gateway must refuse it.
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     cases = {
         "private.pem": (private, "private key"),
         "weak.pem": (_public_pem(weak), "at least 2048"),
