@@ -13,11 +13,16 @@ package index; /etc/pgfortress-gateway holds the configuration, the TLS pair
 issued by the CA, the CA certificate, the database password and the JWT
 secret (secrets 0640 root:pgfortress-gw); a sandboxed unit runs the service.
 It restarts only when its code, configuration or secrets changed.
+
+With ``gateway_allowed_networks`` (the clients' networks) the unit exchanges
+packets only with loopback, those networks, and the database and Redis hosts
+when they are named by address (see ``address_filter``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import subprocess
 import sys
 from io import StringIO
@@ -39,11 +44,11 @@ from pgfortress.plan.gateway import (
     render_gateway_unit,
 )
 from pgfortress.secrets import Secret, SecretStore
-from pgfortress.spec.gateway import gateway_from_host_data
+from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
 
 from .operations import secret_file
 
-__all__ = ["gateway"]
+__all__ = ["address_filter", "gateway"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = "python3 -c 'import platform; print(platform.python_version())'"
@@ -82,9 +87,10 @@ def gateway() -> None:
     installed = _install(wheels)
     config = Secret(render_gateway_config(spec, LAYOUT, redis_password))
     changed = _configure(issued, ca.cert_pem(), config, password, jwt_secret)
+    filtered = spec.model_copy(update={"allowed_networks": address_filter(spec)})
     unit = files.put(
         name="Sandboxed systemd unit",
-        src=StringIO(render_gateway_unit(spec, LAYOUT)),
+        src=StringIO(render_gateway_unit(filtered, LAYOUT)),
         dest=LAYOUT.unit,
         mode="644",
     )
@@ -96,6 +102,36 @@ def gateway() -> None:
         daemon_reload=unit.changed,
         restarted=bool(installed or changed or unit.changed),
     )
+
+
+def address_filter(spec: GatewayHostSpec) -> list[str]:
+    """The networks of the unit's ``IPAddressAllow=``, besides loopback.
+
+    systemd checks one list in both directions: the source address of every
+    packet that arrives and the destination of every packet that leaves. The
+    clients' networks (``gateway_allowed_networks``) must be on it or no
+    request gets in, and the service can then also open connections to them;
+    what the list can keep out is every other address. The database and the
+    Redis host are added here when they are addresses outside those networks.
+    A host name cannot be filtered by address: its network has to be among
+    ``gateway_allowed_networks``. No networks at all means no filter.
+    """
+    if not spec.allowed_networks:
+        return []
+    allowed = list(spec.allowed_networks)
+    networks = [ipaddress.ip_network(network) for network in allowed]
+    for peer in (spec.database.host, spec.limits.redis_host):
+        if peer is None:
+            continue
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:  # a host name
+            continue
+        if address.is_loopback or any(address in net for net in networks):
+            continue
+        networks.append(ipaddress.ip_network(address))
+        allowed.append(str(networks[-1]))
+    return allowed
 
 
 def _host_python() -> str:

@@ -3,14 +3,17 @@
 db1 gets deploys/site.py and the small API application; gw1 gets the gateway
 from a wheelhouse built here (no package index on the host); client1 calls it
 through the lab network over HTTPS. The deploy runs twice; the second run
-changes nothing.
+changes nothing. outside1 belongs to no inventory group: it is the lab address
+that the service's address filter must keep out.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import jwt
@@ -44,17 +47,31 @@ class Deployed:
         return jwt.encode(claims, key.strip(), algorithm="HS256")
 
 
+def clients_only(state: LabState) -> list[str]:
+    """pyinfra arguments that make client1 the gateway's only client network.
+
+    The lab inventory names the whole lab subnet, so every lab host would pass
+    the address filter and nothing could show that it keeps anyone out.
+    pyinfra's ``--data`` overrides that with client1 alone; db1 is on the
+    list only because the role adds the database host.
+    """
+    client = state.hosts["client1"]
+    networks = [f"{client.address}/32", f"{client.address6}/128"]
+    return ["--data", f"gateway_allowed_networks={json.dumps(networks)}"]
+
+
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Deployed]:
-    state = labs.up(LAB_NAME, ["db1", "gw1", "client1"])
+    state = labs.up(LAB_NAME, ["db1", "gw1", "client1", "outside1"])
     try:
         tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
         site = run_deploy(state, "deploys/site.py")
         assert site.returncode == 0, site.output[-4000:]
         migrate(state)
-        first = run_deploy(state, "deploys/gateway.py")
+        narrowed = clients_only(state)
+        first = run_deploy(state, "deploys/gateway.py", extra=narrowed)
         assert first.returncode == 0, first.output[-4000:]
-        second = run_deploy(state, "deploys/gateway.py")
+        second = run_deploy(state, "deploys/gateway.py", extra=narrowed)
         assert second.returncode == 0, second.output[-4000:]
         ca = (state.dir / "ca" / "ca.crt").read_text()
         ssh(state, "client1", "cat > /root/lab-ca.crt", stdin=ca)
@@ -199,3 +216,132 @@ def test_metrics_and_health_answer_only_on_loopback(deployed: Deployed) -> None:
         line.split()[3] for line in listeners.splitlines() if ":9187" in line
     ]
     assert metrics_sockets == ["127.0.0.1:9187"]
+
+
+# Tries TCP connections to each (host, port) of argv[1] and tells which cgroup
+# and user it ran in. A dropped packet shows as a timeout, not as a refusal.
+CONNECT = """
+import json, os, socket, sys
+cgroup = [line for line in open("/proc/self/cgroup") if line.startswith("0::")]
+results = {}
+for host, port in json.loads(sys.argv[1]):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        results[f"{host} {port}"] = "connected"
+    except OSError as error:
+        results[f"{host} {port}"] = type(error).__name__
+print(json.dumps([os.getuid(), cgroup[0][3:].strip(), results]))
+"""
+LISTENER_PORT = 8080
+
+
+def connect(
+    lab: LabState, host: str, targets: list[tuple[str, int]], prefix: str = "exec "
+) -> tuple[int, str, dict[str, str]]:
+    """Run CONNECT on ``host``; ``prefix`` is the shell text before python3."""
+    argument = shlex.quote(json.dumps(targets))
+    out = ssh(lab, host, f"{prefix}python3 - {argument}", stdin=CONNECT)
+    uid, cgroup, results = json.loads(out)
+    return int(uid), str(cgroup), dict(results)
+
+
+def connect_as_the_service(
+    lab: LabState, targets: list[tuple[str, int]], in_its_cgroup: bool
+) -> tuple[int, str, dict[str, str]]:
+    """Connect from gw1 as the service's user, in its mount namespace.
+
+    With ``in_its_cgroup`` the shell first moves itself into the unit's
+    cgroup, where systemd attached the address filter; without, the same
+    connections are the control.
+    """
+    prefix = f"P=$(systemctl show -p MainPID --value {UNIT}); "
+    if in_its_cgroup:
+        prefix += (
+            f"CG=$(systemctl show -p ControlGroup --value {UNIT}); "
+            'echo $$ > "/sys/fs/cgroup$CG/cgroup.procs" && '
+        )
+    user = "-S $(id -u pgfortress-gw) -G $(id -g pgfortress-gw)"
+    prefix += f"exec nsenter -t $P -m {user} "
+    return connect(lab, "gw1", targets, prefix)
+
+
+@contextmanager
+def listening(lab: LabState, host: str) -> Iterator[list[tuple[str, int]]]:
+    """Plain HTTP servers on both lab addresses of ``host``, ended by pid."""
+    node = lab.hosts[host]
+    targets = [(node.address, LISTENER_PORT), (node.address6, LISTENER_PORT)]
+    pids: list[str] = []
+    try:
+        for address, port in targets:
+            start = (
+                f"nohup python3 -m http.server --bind {address} {port} "
+                ">/dev/null 2>&1 </dev/null & echo $!"
+            )
+            pids.append(ssh(lab, host, start).strip())
+        for _ in range(50):
+            if set(connect(lab, host, targets)[2].values()) == {"connected"}:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no listener on {host}:{LISTENER_PORT}")
+        yield targets
+    finally:
+        if pids:
+            ssh(lab, host, "kill " + " ".join(pids))
+
+
+def test_the_address_filter_lets_in_loopback_the_client_and_the_database(
+    deployed: Deployed,
+) -> None:
+    lab = deployed.lab
+    client, db = lab.hosts["client1"], lab.hosts["db1"]
+    allowed = ssh(lab, "gw1", f"systemctl show -p IPAddressAllow --value {UNIT}")
+    assert set(allowed.split()) == {
+        "127.0.0.0/8",
+        "::1/128",
+        f"{client.address}/32",
+        f"{client.address6}/128",
+        f"{db.address}/32",
+    }
+    denied = ssh(lab, "gw1", f"systemctl show -p IPAddressDeny --value {UNIT}")
+    assert set(denied.split()) == {"0.0.0.0/0", "::/0"}
+
+
+def test_the_service_reaches_the_database_and_no_other_lab_host(
+    deployed: Deployed,
+) -> None:
+    lab = deployed.lab
+    database = (lab.hosts["db1"].address, 5432)
+    with listening(lab, "outside1") as outside:
+        uid, cgroup, inside = connect_as_the_service(
+            lab, [database, *outside], in_its_cgroup=True
+        )
+        _, control_cgroup, control = connect_as_the_service(
+            lab, outside, in_its_cgroup=False
+        )
+    assert uid == int(ssh(lab, "gw1", "id -u pgfortress-gw"))
+    unit_cgroup = ssh(lab, "gw1", f"systemctl show -p ControlGroup --value {UNIT}")
+    assert cgroup == unit_cgroup.strip()
+    assert control_cgroup != cgroup
+    expected = {f"{database[0]} 5432": "connected"}
+    expected |= {f"{host} {port}": "TimeoutError" for host, port in outside}
+    assert inside == expected
+    # The same connections from outside the unit's cgroup get through: the
+    # listeners were there, only the filter kept the service away from them.
+    assert set(control.values()) == {"connected"}, control
+
+
+def test_hosts_outside_the_client_networks_cannot_reach_the_gateway(
+    deployed: Deployed,
+) -> None:
+    lab = deployed.lab
+    gw = lab.hosts["gw1"]
+    https, sshd = (gw.address, 8443), (gw.address, 22)
+    # gw1's sshd runs outside the unit: it answers outside1, the gateway not.
+    _, _, outside = connect(lab, "outside1", [https, sshd])
+    assert outside == {
+        f"{gw.address} 8443": "TimeoutError",
+        f"{gw.address} 22": "connected",
+    }
+    _, _, client = connect(lab, "client1", [https])
+    assert client == {f"{gw.address} 8443": "connected"}
