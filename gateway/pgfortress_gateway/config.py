@@ -19,6 +19,7 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import (
@@ -54,6 +55,8 @@ _ORIGIN = re.compile(
     r"https?://(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:\d{1,5})?"
 )
 _CLAIM_STEP = re.compile(r'\.(?:([A-Za-z_][A-Za-z0-9_-]*)|"([^"\\]+)")')
+# Plain http is allowed for these only, so a test or a local sidecar can serve keys.
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _STORAGE_SCHEMES = frozenset(
     {"memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster"}
 )
@@ -173,6 +176,29 @@ def _rate(text: str) -> str:
     return text
 
 
+def _jwks_url(url: str) -> str:
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError("the URL holds spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        raise ValueError(f"{url!r} is not a URL") from None
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the URL holds a password.
+        raise ValueError("the URL holds credentials; a JWKS is public, remove them")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ValueError(
+            f"{url!r} is plain http; use https:// (http is allowed only for "
+            "127.0.0.1, ::1 and localhost)"
+        )
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"{url!r} is not an https:// URL with a host")
+    if parts.fragment:
+        raise ValueError(f"{url!r} has a #fragment; remove it")
+    return url
+
+
 def _storage_uri(uri: str) -> str:
     scheme = uri.partition("://")[0]
     if scheme not in _STORAGE_SCHEMES:
@@ -238,12 +264,18 @@ class ApiConfig(_Section):
 
 
 class JwtConfig(_Section):
-    """Token verification; exactly one of the three key sources is given."""
+    """Token verification; exactly one of the four key sources is given.
+
+    ``jwks_url`` is only checked for shape here; the authenticator fetches it.
+    """
 
     role_claim: str = ".role"
     secret_file: FilePath | None = None
     public_key_file: FilePath | None = None
     jwks_file: FilePath | None = None
+    jwks_url: Annotated[str, AfterValidator(_jwks_url)] | None = None
+    jwks_ca_file: FilePath | None = None
+    jwks_refresh_seconds: Annotated[int, Field(ge=60, le=86_400)] = 300
     audience: str | None = None
     issuer: str | None = None
     require_exp: bool = True
@@ -255,12 +287,20 @@ class JwtConfig(_Section):
     @model_validator(mode="after")
     def _check_keys(self) -> Self:
         parse_claim_path(self.role_claim)
-        sources = [self.secret_file, self.public_key_file, self.jwks_file]
-        if sum(source is not None for source in sources) != 1:
+        sources = {
+            "secret_file": self.secret_file,
+            "public_key_file": self.public_key_file,
+            "jwks_file": self.jwks_file,
+            "jwks_url": self.jwks_url,
+        }
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
             raise ValueError(
-                "give exactly one of secret_file (HS256), public_key_file (PEM) "
-                "or jwks_file"
+                "give exactly one of secret_file (HS256), public_key_file (PEM), "
+                "jwks_file or jwks_url"
+                + (f"; remove all but one of {', '.join(given)}" if given else "")
             )
+        self._check_jwks_url_options()
         if self.secret_file is not None:
             secret = _secret(self.secret_file, "secret_file")
             if len(secret) < MIN_HS256_SECRET:
@@ -270,6 +310,21 @@ class JwtConfig(_Section):
                 )
             self._secret = secret
         return self
+
+    def _check_jwks_url_options(self) -> None:
+        if self.jwks_url is None:
+            stray = sorted(
+                {"jwks_ca_file", "jwks_refresh_seconds"} & self.model_fields_set
+            )
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} only applies to jwks_url; set jwks_url "
+                    "or remove it"
+                )
+        elif (
+            self.jwks_ca_file is not None and urlsplit(self.jwks_url).scheme != "https"
+        ):
+            raise ValueError("jwks_ca_file needs an https:// jwks_url")
 
     @property
     def secret(self) -> bytes:
