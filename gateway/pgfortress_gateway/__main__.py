@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from .app import create_apps
 from .config import ConfigError, GatewayConfig, load_config
+from .logsink import configure
+from .slowclients import guarded_protocol
 
 __all__ = ["main"]
 
@@ -48,8 +50,9 @@ async def _serve(config: GatewayConfig) -> bool:
             proxy_headers=False,
             forwarded_allow_ips="",
             lifespan="on",
-            timeout_keep_alive=5,
-            limit_concurrency=1000,
+            http=guarded_protocol(server.request_timeout_seconds),
+            timeout_keep_alive=server.idle_timeout_seconds,
+            limit_concurrency=server.max_connections,
         )
     )
     metrics = _PrivateServer(
@@ -79,13 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgfortress-gateway", description=__doc__)
     parser.add_argument("--config", required=True, type=Path, help="TOML file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    configure(sys.stderr)
     try:
         config = load_config(args.config)
     except ConfigError as error:
         print(f"pgfortress-gateway: {error}", file=sys.stderr)
         return 2
-    started = asyncio.run(_serve(config))
+    # uvloop's event loop and TLS run in C: a third of the gateway's CPU went
+    # to asyncio's pure-Python selector and SSL protocol (docs/benchmarks.md).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        try:
+            started = runner.run(_serve(config))
+        except ConfigError as error:
+            # Found only at start-up: a key file or JWKS URL that cannot be used.
+            print(f"pgfortress-gateway: {error}", file=sys.stderr)
+            return 2
     # 3 is uvicorn's own "could not start" code: the unit's logs say why.
     return 0 if started else 3
 

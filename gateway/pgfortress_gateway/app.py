@@ -162,7 +162,7 @@ class Gateway:
             await self.limiter.check_address(client)
             if request.method == "OPTIONS":
                 return self._finish(request, self._preflight(request), None, started)
-            identity = self.authenticator.authenticate(
+            identity = await self.authenticator.authenticate_async(
                 request.headers.get("authorization"), request.headers.get("x-api-key")
             )
             await self.limiter.check_subject(identity.subject)
@@ -330,9 +330,7 @@ def _json(body: Any, status: int, headers: Mapping[str, str] | None = None) -> R
 
 
 def _read_response(row: tuple[Any, ...] | None, read: Any, head: bool) -> Response:
-    body = row[0] if row else "[]"
-    total = row[1] if row and len(row) > 1 else None
-    returned = len(json.loads(body)) if isinstance(body, str) else 0
+    body, total, returned = row if row else ("[]", None, 0)
     headers = {"Content-Range": grammar.content_range(read.offset, returned, total)}
     if read.singular:
         body = grammar.single_object(body)

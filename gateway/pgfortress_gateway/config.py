@@ -386,6 +386,11 @@ class ServerConfig(_Section):
     tls_key_file: FilePath | None = None
     metrics_host: Annotated[str, AfterValidator(_address)] = "127.0.0.1"
     metrics_port: Port = 9090
+    # A request must arrive whole within request_timeout_seconds of its first
+    # byte; a connection may stay silent for idle_timeout_seconds.
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    idle_timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
 
     @model_validator(mode="after")
     def _check_listeners(self) -> Self:

@@ -1,9 +1,12 @@
 """The gateway's side of PostgreSQL: a bounded pool and one transaction per request.
 
-Each request runs ``BEGIN; SET LOCAL ROLE <role>; set_config(claims); <query>;
-COMMIT`` on a pooled connection that logged in as the authenticator. The role
-and the claims last only for that transaction, so the next request on the same
-connection starts as the bare authenticator again.
+Each request sends two statements in one pipeline, on a pooled connection that
+logged in as the authenticator: ``SELECT set_config('role', …, true),
+set_config('request.jwt.claims', …, true), set_config('statement_timeout', …,
+true)`` and the request's own statement. Both run in the one implicit
+transaction that ends at the pipeline's Sync, so the role and the claims last
+only for that request and the next one on the same connection starts as the
+bare authenticator again.
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ class Database:
             # connection fails its request with 503 and the pool replaces it.
             max_idle=300,
             reconnect_timeout=30,
+            # Statements run in autocommit: run_as gets its transaction from
+            # the pipeline's Sync, without the BEGIN and COMMIT messages.
+            kwargs={"autocommit": True},
         )
 
     async def open(self) -> None:
@@ -119,13 +125,17 @@ class Database:
         timeout = "0" if statement_timeout_ms is None else str(statement_timeout_ms)
         async with self._connection() as conn:
             try:
-                # One round trip: BEGIN, the role and claims, the statement and
-                # COMMIT travel together in pipeline mode.
-                async with conn.pipeline(), conn.transaction():
+                # One round trip and one transaction: in pipeline mode the two
+                # statements share the implicit transaction that PostgreSQL
+                # opens at the first and commits at the Sync after the last;
+                # a failure in either rolls both back. The row is read after
+                # the pipeline's own closing Sync has fetched it: reading it
+                # inside would cost a Sync and a round trip more.
+                async with conn.pipeline():
                     await conn.execute(REQUEST_SETUP, (role, claims_json, timeout))
                     cursor = await conn.execute(query.sql, query.params)
-                    row: tuple[Any, ...] | None = await cursor.fetchone()
-                    return row
+                row: tuple[Any, ...] | None = await cursor.fetchone()
+                return row
             except psycopg.errors.InsufficientPrivilege as error:
                 raise ForbiddenError("permission denied") from error
             except psycopg.errors.QueryCanceled as error:

@@ -1,14 +1,16 @@
 """Parsed requests turned into one SQL statement each, composed with psycopg.sql.
 
-Every statement answers exactly one row of two columns, so the caller reads
-them the same way whatever the request:
+Every statement answers exactly one row, so the caller reads them the same
+way whatever the request:
 
 ``body``
     the JSON text to send back (built by PostgreSQL), or NULL when the client
     asked for ``Prefer: return=minimal``;
 ``total``
     ``count=exact`` on a read, the number of rows written on a write with
-    ``return=representation|headers-only``, otherwise NULL.
+    ``return=representation|headers-only``, otherwise NULL;
+``returned``
+    reads only: the number of rows in ``body``.
 
 Names come only from the catalog check in :mod:`grammar` and go through
 ``sql.Identifier``; values are always bound parameters.
@@ -84,10 +86,14 @@ def build_read(request: ReadRequest, cache: SchemaCache, max_rows: int) -> Query
         total = sql.SQL("(SELECT count(*) FROM {} AS {}{})").format(
             table, sql.Identifier(_TOP), _where(request, params, cache)
         )
-    return _finish(
-        sql.SQL("SELECT {} AS body, {} AS total").format(aggregate(page), total),
-        params,
+    # PostgreSQL counts the page while it builds it: the gateway needs the
+    # number for Content-Range and should not parse the body to learn it.
+    answer = sql.SQL(
+        "SELECT pgf_agg.body AS body, {} AS total, pgf_agg.returned AS returned"
+        " FROM (SELECT coalesce(json_agg(pgf_page.*), '[]')::text AS body,"
+        " count(*) AS returned FROM ({}) AS pgf_page) AS pgf_agg"
     )
+    return _finish(answer.format(total, page), params)
 
 
 def build_insert(request: InsertRequest, cache: SchemaCache) -> Query:

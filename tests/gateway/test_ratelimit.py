@@ -14,7 +14,12 @@ import pytest
 from limits.aio.storage import MemoryStorage
 from pgfortress_gateway.config import ConfigError, LimitsConfig
 from pgfortress_gateway.errors import RateLimitedError, UnavailableError
-from pgfortress_gateway.ratelimit import RateLimiter, address_key, async_storage_uri
+from pgfortress_gateway.ratelimit import (
+    RateLimiter,
+    SweptMemoryStorage,
+    address_key,
+    async_storage_uri,
+)
 
 
 def run(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -22,7 +27,7 @@ def run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 
 def limiter(**settings: Any) -> RateLimiter:
-    return RateLimiter(LimitsConfig(**settings), storage=MemoryStorage())
+    return RateLimiter(LimitsConfig(**settings), storage=SweptMemoryStorage())
 
 
 async def _spend(
@@ -125,6 +130,7 @@ def test_store_failure_follows_the_configured_policy(
 
 def test_memory_store_is_built_from_the_default_uri() -> None:
     rate = RateLimiter(LimitsConfig())
+    assert isinstance(rate._strategy.storage, SweptMemoryStorage)
 
     async def scenario() -> None:
         started = time.perf_counter()
@@ -158,6 +164,41 @@ def test_redis_store_without_its_client_library_is_a_config_error() -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(pgfortress_gateway.ratelimit.__all__) == [
         "RateLimiter",
+        "SweptMemoryStorage",
         "address_key",
         "async_storage_uri",
     ]
+
+
+def test_the_memory_store_sweeps_at_most_once_a_second() -> None:
+    # limits' own store sweeps every counter after every hit: a cost per
+    # request that grows with the number of clients seen.
+    storage = SweptMemoryStorage()
+    sweeps: list[float] = []
+
+    async def counted_sweep() -> None:
+        sweeps.append(time.monotonic())
+
+    storage._MemoryStorage__expire_events = counted_sweep  # type: ignore[attr-defined]
+    rate = RateLimiter(LimitsConfig(per_address="5/second"), storage=storage)
+
+    async def scenario() -> None:
+        for n in range(200):
+            await rate.check_address(f"10.0.{n // 250}.{n % 250}")
+        await asyncio.sleep(0)
+
+    run(scenario())
+    assert len(sweeps) == 1
+
+
+def test_expired_counters_stop_counting_between_sweeps() -> None:
+    rate = limiter(per_address="2/second")
+
+    async def scenario() -> None:
+        await _spend(rate, 2, None, "10.0.0.1")
+        with pytest.raises(RateLimitedError):
+            await rate.check_address("10.0.0.1")
+        await asyncio.sleep(2.1)
+        await rate.check_address("10.0.0.1")
+
+    run(scenario())

@@ -31,7 +31,9 @@ from tests.gateway.test_grammar import _q, make_cache
 
 CACHE = make_cache()
 PAGE = (
-    "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM ({}) AS pgf_page)"
+    "SELECT pgf_agg.body AS body, {} AS total, pgf_agg.returned AS returned FROM "
+    "(SELECT coalesce(json_agg(pgf_page.*), '[]')::text AS body, count(*) AS "
+    "returned FROM ({}) AS pgf_page) AS pgf_agg"
 )
 NO_COUNT = " AS body, NULL::bigint AS total"
 
@@ -47,7 +49,8 @@ def _read(
 
 
 def _page(inner: str, total: str = NO_COUNT) -> str:
-    return PAGE.format(inner) + total
+    counted = total.removeprefix(" AS body, ").removesuffix(" AS total")
+    return PAGE.format(counted, inner)
 
 
 READS: list[tuple[str, dict[str, str], str, tuple[object, ...]]] = [

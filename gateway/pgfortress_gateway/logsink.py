@@ -1,0 +1,77 @@
+"""Where the gateway's log lines go: standard error, written in batches.
+
+The audit trail is one line per request. Written one by one, each line costs
+a system call and a flush; at thousands of requests a second that is a
+measurable share of the gateway's CPU (docs/benchmarks.md). Lines are instead
+gathered and written together once per short interval, or as soon as enough
+have gathered. Outside an event loop, and at shutdown, every line is written
+at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TextIO
+
+__all__ = ["BatchedStreamHandler", "configure"]
+
+FORMAT = "%(name)s %(levelname)s %(message)s"
+
+
+class BatchedStreamHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that writes lines in batches of at most ``max_lines``."""
+
+    def __init__(
+        self, stream: TextIO, *, max_lines: int = 256, max_delay: float = 0.05
+    ) -> None:
+        super().__init__(stream)
+        self.max_lines = max_lines
+        self.max_delay = max_delay
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._pending.append(line)
+        if len(self._pending) >= self.max_lines or record.levelno >= logging.WARNING:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._scheduled = True
+            loop.call_later(self.max_delay, self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._scheduled = False
+            if not self._pending:
+                return
+            text = "\n".join(self._pending) + self.terminator
+            self._pending.clear()
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:
+                # Nothing better to do with a broken stderr than say so once.
+                self.handleError(logging.makeLogRecord({"msg": "log write failed"}))
+
+
+def configure(stream: TextIO) -> BatchedStreamHandler:
+    """Send every log record, at info and above, to ``stream`` in batches."""
+    # No record needs the process or thread ids; reading them costs a system
+    # call per record on Python 3.11.
+    logging.logProcesses = False
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    handler = BatchedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    return handler
