@@ -10,15 +10,9 @@ reason travels on the exception as ``reason`` for the audit line. Neither
 ever contains the token; :func:`token_fingerprint` gives a short hash when
 two log lines must be tied to the same token.
 
-A JWKS URL (``jwt.jwks_url``) is fetched once at start, and the gateway
-refuses to start without it. A token checked once ``jwt.jwks_refresh_seconds``
-have passed starts a refetch, and so does a token naming a ``kid`` the gateway
-does not know (a new signing key), at most once per
-:data:`JWKS_UNKNOWN_KID_SECONDS` however many such tokens arrive. Refetches
-run in a worker thread, so the event loop never waits; a failed one keeps the
-keys in use and logs one warning. The fetch follows no redirect and no proxy
-from the environment, and checks TLS against the system's trust store or
-``jwt.jwks_ca_file``.
+The keys come from the HS256 secret, a PEM public key, a JWKS file or a
+JWKS URL (``jwt.jwks_url``); how a JWKS is checked, fetched and refreshed is
+told in :mod:`._jwks`.
 
 Deliberate differences from PostgREST:
 
@@ -37,27 +31,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import http.client
 import json
 import logging
 import math
 import re
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from ._jwks import JwksUrl, Key, Keys, KeySet, algorithm_for, jwks_keys, jwks_url
 from .config import (
     ApiKeyConfig,
     ConfigError,
@@ -79,14 +68,8 @@ logger = logging.getLogger("pgfortress_gateway")
 
 MAX_CACHE_SECONDS = 300
 MAX_API_KEY_LENGTH = 512
-JWKS_UNKNOWN_KID_SECONDS = 30
-JWKS_TIMEOUT_SECONDS = 5.0
-JWKS_MAX_BYTES = 2**20
 _TIME_CLAIMS = ("exp", "nbf", "iat")
-# Members only a private or secret JWK has (RFC 7518, section 6).
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.ExpiredSignatureError, "token expired"),
     (jwt.ImmatureSignatureError, "token not yet valid"),
@@ -142,32 +125,12 @@ class Identity:
         object.__setattr__(self, "claims_json", text)
 
 
-@dataclass(frozen=True, slots=True)
-class _Key:
-    key: Any
-    algorithm: str
-
-
 def token_fingerprint(token: str) -> str:
     """A short, one-way name for a token, safe to log."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-def _algorithm_for(key: object) -> str:
-    if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < 2048:
-            raise ValueError(f"RSA key of {key.key_size} bits; use at least 2048")
-        return "RS256"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in _CURVES:
-            raise ValueError(f"elliptic curve {key.curve.name} is not supported")
-        return _CURVES[key.curve.name]
-    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        return "EdDSA"
-    raise ValueError(f"unsupported public key type {type(key).__name__}")
-
-
-def _pem_key(path: Path) -> _Key:
+def _pem_key(path: Path) -> Key:
     data = path.read_bytes()
     if b"PRIVATE KEY" in data:
         raise ValueError(
@@ -178,118 +141,10 @@ def _pem_key(path: Path) -> _Key:
         key = serialization.load_pem_public_key(data)
     except ValueError:
         raise ValueError(f"{path} is not a PEM public key") from None
-    return _Key(key, _algorithm_for(key))
+    return Key(key, algorithm_for(key))
 
 
-def _jwks_keys(data: bytes, source: str) -> dict[str | None, _Key]:
-    """Check a JWKS document, read from a file or a URL named by ``source``."""
-    try:
-        entries = json.loads(data)["keys"]
-    except (ValueError, KeyError, TypeError):
-        entries = None
-    if not isinstance(entries, list):
-        raise ValueError(f"{source} is not a JWKS document with a keys list")
-    keys: dict[str | None, _Key] = {}
-    for entry in entries:
-        kid = entry.get("kid") if isinstance(entry, dict) else None
-        if not isinstance(kid, str) or not kid or kid in keys:
-            raise ValueError(f"{source}: every key needs its own non-empty kid")
-        if _PRIVATE_MEMBERS & entry.keys() or entry.get("kty") == "oct":
-            raise ValueError(
-                f"{source}: key {kid!r} is secret or private; publish public keys only"
-            )
-        if entry.get("use", "sig") != "sig":
-            continue
-        try:
-            # The type of the key decides its algorithm; "alg" is checked below.
-            key = jwt.PyJWK({k: v for k, v in entry.items() if k != "alg"}).key
-        except jwt.PyJWTError as exc:
-            raise ValueError(f"{source}: key {kid!r} cannot be used: {exc}") from None
-        algorithm = _algorithm_for(key)
-        if entry.get("alg", algorithm) != algorithm:
-            raise ValueError(
-                f"{source}: key {kid!r} says alg {entry['alg']}, but its type "
-                f"allows only {algorithm}"
-            )
-        keys[kid] = _Key(key, algorithm)
-    if not keys:
-        raise ValueError(f"{source} holds no signing key")
-    return keys
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead anywhere, plain http included: answer it as an error."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> None:
-        return None
-
-
-class _JwksUrl:
-    """Where a JWKS is downloaded from, and how (TLS trust, no proxy, no redirect)."""
-
-    def __init__(self, url: str, ca_file: Path | None) -> None:
-        self.url = url
-        # Logs and errors leave out the query string, which might hold a secret.
-        self.shown = urlsplit(url)._replace(query="", fragment="").geturl()
-        context = ssl.create_default_context(
-            cafile=None if ca_file is None else str(ca_file)
-        )
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),
-            _NoRedirects(),
-            urllib.request.HTTPSHandler(context=context),
-        )
-
-    def fetch(self) -> dict[str | None, _Key]:
-        """Download and check the key set; blocks, so the event loop uses a thread."""
-        # The scheme is http(s) only: config refuses others, redirects are refused.
-        request = urllib.request.Request(  # noqa: S310
-            self.url,
-            headers={
-                "Accept": "application/jwk-set+json, application/json",
-                "User-Agent": "pgfortress-gateway",
-            },
-        )
-        try:
-            with self._opener.open(request, timeout=JWKS_TIMEOUT_SECONDS) as answer:
-                data: bytes = answer.read(JWKS_MAX_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            hint = "; redirects are not followed: give the final URL"
-            raise ValueError(
-                f"{self.shown} answered HTTP {exc.code}"
-                + (hint if 300 <= exc.code < 400 else "")
-            ) from None
-        except urllib.error.URLError as exc:
-            raise ValueError(f"cannot fetch {self.shown}: {exc.reason}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise ValueError(f"cannot fetch {self.shown}: {exc!r}") from None
-        if len(data) > JWKS_MAX_BYTES:
-            raise ValueError(f"{self.shown} sent more than {JWKS_MAX_BYTES} bytes")
-        return _jwks_keys(data, self.shown)
-
-
-def _jwks_url(config: JwtConfig) -> _JwksUrl | None:
-    if config.jwks_url is None:
-        return None
-    try:
-        return _JwksUrl(config.jwks_url, config.jwks_ca_file)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            [f"jwt.jwks_ca_file: {config.jwks_ca_file} is not a PEM CA file: {exc}"]
-        ) from None
-
-
-def _load_keys(config: JwtConfig, url: _JwksUrl | None) -> dict[str | None, _Key]:
+def _load_keys(config: JwtConfig, url: JwksUrl | None) -> Keys:
     if url is not None:
         try:
             return url.fetch()
@@ -306,18 +161,10 @@ def _load_keys(config: JwtConfig, url: _JwksUrl | None) -> dict[str | None, _Key
             return {None: _pem_key(config.public_key_file)}
         if config.jwks_file is not None:
             path = config.jwks_file
-            return _jwks_keys(path.read_bytes(), str(path))
+            return jwks_keys(path.read_bytes(), str(path))
     except (OSError, ValueError) as exc:
         raise ConfigError([f"jwt: {exc}"]) from None
-    return {None: _Key(config.secret, "HS256")}
-
-
-def _fetch_quietly(url: _JwksUrl) -> dict[str | None, _Key] | Exception:
-    """The new keys, or why there are none; a refetch must never raise."""
-    try:
-        return url.fetch()
-    except Exception as exc:  # whatever failed, the keys in use stay
-        return exc
+    return {None: Key(config.secret, "HS256")}
 
 
 def _is_numeric_date(value: object) -> bool:
@@ -360,10 +207,17 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
-        self._jwks_url = _jwks_url(config)
-        self._keys = _load_keys(config, self._jwks_url)
-        self._fetched_at = clock()
-        self._refreshing: asyncio.Task[None] | None = None
+        url = jwks_url(config)
+        keys = _load_keys(config, url)
+        self._cache: OrderedDict[bytes, tuple[Identity, float]] = OrderedDict()
+        # An identity verified with a key the issuer withdrew must not outlive it.
+        self._key_set = KeySet(
+            keys,
+            url,
+            refresh_seconds=config.jwks_refresh_seconds,
+            clock=clock,
+            on_change=self._cache.clear,
+        )
         self._claim_path = config.claim_path
         self._anonymous = (
             None
@@ -375,17 +229,16 @@ class Authenticator:
         ]
         self._allowed = frozenset(allowed_roles)
         self._clock = clock
-        self._cache: OrderedDict[bytes, tuple[Identity, float]] = OrderedDict()
         logger.info(
             "authenticator ready: %s, %d key(s), %d API key(s)",
-            ", ".join(sorted({key.algorithm for key in self._keys.values()})),
-            len(self._keys),
+            ", ".join(sorted({key.algorithm for key in keys.values()})),
+            len(keys),
             len(self._api_keys),
         )
-        if self._jwks_url is not None:
+        if url is not None:
             logger.info(
                 "keys from %s, fetched again every %d s",
-                self._jwks_url.shown,
+                url.shown,
                 config.jwks_refresh_seconds,
             )
 
@@ -428,7 +281,7 @@ class Authenticator:
         try:
             return self.authenticate(authorization_header, api_key_header)
         except _UnknownKeyError:
-            refreshing = self._refreshing
+            refreshing = self._key_set.refreshing
             if refreshing is None or refreshing.done():
                 raise
         # Shielded: a caller that goes away must not cancel everyone's refetch.
@@ -458,7 +311,7 @@ class Authenticator:
             raise self._invalid("not a bearer token")
         if not _JWT_SHAPE.fullmatch(token):
             raise self._invalid("malformed authorization header")
-        self._refresh_keys_if_due(unknown_kid=False)
+        self._key_set.refresh_if_due(unknown_kid=False)
 
         key = hashlib.sha256(token.encode()).digest()
         cached = self._cache.get(key)
@@ -481,19 +334,14 @@ class Authenticator:
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm.lower() == "none":
             raise self._invalid("unsigned token (alg none)")
-        if None in self._keys:
-            key = self._keys[None]
-        else:
+        key = self._key_set.keys.get(None)
+        if key is None:
             kid = header.get("kid")
             if not isinstance(kid, str):
                 raise self._invalid("missing kid")
-            if kid not in self._keys:
-                # Perhaps a new signing key: outside an event loop this
-                # refetches at once, else it starts a task for later tokens.
-                self._refresh_keys_if_due(unknown_kid=True)
-            if kid not in self._keys:
+            key = self._key_set.find(kid)
+            if key is None:
                 raise _UnknownKeyError("invalid token", reason="unknown kid")
-            key = self._keys[kid]
         if algorithm != key.algorithm:
             raise self._invalid(f"algorithm {algorithm[:10]} not allowed")
 
@@ -517,7 +365,7 @@ class Authenticator:
         identity = Identity(role, subject if isinstance(subject, str) else None, claims)
         return identity, self._expiry(claims)
 
-    def _decode(self, token: str, key: _Key) -> dict[str, Any]:
+    def _decode(self, token: str, key: Key) -> dict[str, Any]:
         config = self._config
         try:
             return jwt.decode(
@@ -542,48 +390,6 @@ class Authenticator:
             # A claim of an unexpected JSON type must end in a 401, whatever
             # a given PyJWT release raises for it.
             raise self._invalid(f"malformed token ({type(exc).__name__})") from None
-
-    def _refresh_keys_if_due(self, *, unknown_kid: bool) -> None:
-        url = self._jwks_url
-        busy = self._refreshing is not None and not self._refreshing.done()
-        if url is None or busy:
-            return
-        now = self._clock()
-        wait = (
-            JWKS_UNKNOWN_KID_SECONDS
-            if unknown_kid
-            else self._config.jwks_refresh_seconds
-        )
-        # A clock set backwards counts as due, or no refetch would come for hours.
-        if 0 <= now - self._fetched_at < wait:
-            return
-        self._fetched_at = now
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._take_keys(url, _fetch_quietly(url))
-            return
-        self._refreshing = loop.create_task(self._refresh_keys(url))
-
-    async def _refresh_keys(self, url: _JwksUrl) -> None:
-        self._take_keys(url, await asyncio.to_thread(_fetch_quietly, url))
-
-    def _take_keys(
-        self, url: _JwksUrl, outcome: dict[str | None, _Key] | Exception
-    ) -> None:
-        if isinstance(outcome, Exception):
-            logger.warning(
-                "JWKS refetch failed, keeping the %d key(s) in use: %s",
-                len(self._keys),
-                outcome if isinstance(outcome, ValueError) else repr(outcome),
-            )
-            return
-        if outcome == self._keys:
-            return
-        self._keys = outcome
-        # An identity verified with a key the issuer withdrew must not outlive it.
-        self._cache.clear()
-        logger.info("keys from %s changed: now %d key(s)", url.shown, len(outcome))
 
     def _expiry(self, claims: Mapping[str, Any]) -> float:
         limit = self._clock() + MAX_CACHE_SECONDS

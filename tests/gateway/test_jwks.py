@@ -26,12 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from pgfortress_gateway.auth import (
-    JWKS_MAX_BYTES,
-    JWKS_UNKNOWN_KID_SECONDS,
-    Authenticator,
-    CredentialsError,
-)
+from pgfortress_gateway._jwks import JWKS_MAX_BYTES, JWKS_UNKNOWN_KID_SECONDS
+from pgfortress_gateway.auth import Authenticator, CredentialsError
 from pgfortress_gateway.config import ConfigError, JwtConfig, config_from_mapping
 
 KIDS = ("a", "b", "x")
