@@ -1,23 +1,55 @@
-"""Horizontal filters: ``col=[not.]op.value`` and ``or=(…)``/``and=(…)`` trees."""
+"""Horizontal filters: ``col=[not.]op.value`` and ``or=(…)``/``and=(…)`` trees.
+
+Values are kept as the caller wrote them: an array ``{a,b}``, a range
+``[1,5)`` or a tsquery reach PostgreSQL as bound text cast to the column's
+type, which parses them. Which operators make sense for a column is decided
+here from the type's category in the catalog, so that ``sl`` on an integer
+gets a clear refusal; what the category cannot tell (a user-defined type)
+is left to PostgreSQL, whose refusal the gateway answers with 400 too.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Literal, cast
 
-from pgfortress_gateway._lex import show, split_dot, split_top, unquote
+from pgfortress_gateway._lex import show, split_dot, split_top, unquote, unquoted
 from pgfortress_gateway._nodes import Filter, Logic, Operator
 from pgfortress_gateway.errors import RequestError
-from pgfortress_gateway.schema import Relation
+from pgfortress_gateway.schema import Column, Relation
 
-__all__ = ["OPERATORS", "check_column", "parse_filter", "parse_logic"]
+__all__ = ["FULL_TEXT", "OPERATORS", "check_column", "parse_filter", "parse_logic"]
 
+FULL_TEXT: frozenset[str] = frozenset(("fts", "plfts", "phfts", "wfts"))
 OPERATORS: frozenset[str] = frozenset(
-    ("eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "is")
+    (
+        *("eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"),
+        *("in", "is", "isdistinct", "cs", "cd", "ov", "sl", "sr", "nxl", "nxr", "adj"),
+        *FULL_TEXT,
+    )
 )
 _IS_VALUES = frozenset(("null", "true", "false", "unknown"))
 _NESTED = re.compile(r"(not\.)?(and|or)\((.*)\)", re.DOTALL)
+_OPERATOR = re.compile(r"([a-z]+)(?:\(([^()]*)\))?")
+_CONFIG = re.compile(r"[A-Za-z0-9_]{1,63}")  # PostgREST's letters, digits and _
 _MAX_DEPTH = 8
+
+# The type categories (pg_type.typcategory) each operator can apply to, and how
+# to say so. "U" (user-defined: jsonb, tsvector, PostGIS, hstore…) stays open:
+# PostgreSQL knows whether such a type has the operator.
+_ARRAYS_RANGES = frozenset("ARGU")
+_RANGES = frozenset("RGU")
+_APPLIES: dict[str, tuple[frozenset[str], str]] = {
+    "cs": (_ARRAYS_RANGES, "array, range and jsonb"),
+    "cd": (_ARRAYS_RANGES, "array, range and jsonb"),
+    "ov": (_ARRAYS_RANGES, "array and range"),
+    "sl": (_RANGES, "range"),
+    "sr": (_RANGES, "range"),
+    "nxl": (_RANGES, "range"),
+    "nxr": (_RANGES, "range"),
+    "adj": (frozenset("RU"), "range"),
+    **{name: (frozenset("SU"), "text, json and tsvector") for name in FULL_TEXT},
+}
 
 
 def check_column(relation: Relation, column: str) -> str:
@@ -36,21 +68,18 @@ def parse_filter(
     negated = text.startswith("not.")
     if negated:
         text = text[4:]
-    name, dot, value = text.partition(".")
-    if name not in OPERATORS:
-        raise RequestError(
-            f"unknown operator {show(name)} in the filter on {show(column)}; "
-            f"use one of {', '.join(sorted(OPERATORS))}"
-        )
+    token, dot, value = text.partition(".")
+    operator, config = _operator(column, token)
     if not dot:
         raise RequestError(f"the filter on {show(column)} needs a value: op.value")
-    operator = cast(Operator, name)
+    _check_applies(relation.columns[column], operator)
     if operator == "in":
         items = _in_list(column, value)
         if relation.columns[column].type.endswith("[]"):
             raise RequestError(f"'in' is not supported on array column {show(column)}")
         return Filter(column, operator, items, negated)
-    if in_logic:
+    if in_logic and not (value.startswith("{") and value.endswith("}")):
+        # A {…} array literal is taken whole, quotes and all, as PostgREST does.
         value = unquote(value)
     if operator == "is":
         if value.lower() not in _IS_VALUES:
@@ -60,7 +89,39 @@ def parse_filter(
         value = value.lower()
     elif operator in ("like", "ilike"):
         value = value.replace("*", "%")
-    return Filter(column, operator, value, negated)
+    return Filter(column, operator, value, negated, config)
+
+
+def _operator(column: str, token: str) -> tuple[Operator, str | None]:
+    """``eq`` → ("eq", None); ``fts(english)`` → ("fts", "english")."""
+    match = _OPERATOR.fullmatch(token)
+    if match is None or match.group(1) not in OPERATORS:
+        raise RequestError(
+            f"unknown operator {show(token)} in the filter on {show(column)}; "
+            f"use one of {', '.join(sorted(OPERATORS))}"
+        )
+    name, config = match.group(1), match.group(2)
+    if config is not None:
+        if name not in FULL_TEXT:
+            raise RequestError(
+                f"only full-text operators take a (configuration): {show(token)}"
+            )
+        if not _CONFIG.fullmatch(config):
+            raise RequestError(
+                f"bad text search configuration {show(config)}: "
+                "use letters, digits and _"
+            )
+    return cast(Operator, name), config
+
+
+def _check_applies(column: Column, operator: str) -> None:
+    rule = _APPLIES.get(operator)
+    if rule is None or not column.category or column.category in rule[0]:
+        return
+    raise RequestError(
+        f"{operator!r} applies to {rule[1]} columns; "
+        f"{show(column.name)} is {show(column.type)}"
+    )
 
 
 def parse_logic(
@@ -80,7 +141,7 @@ def parse_logic(
     if not inner.strip():
         raise RequestError(f"{operator}=() needs at least one condition")
     conditions: list[Filter | Logic] = []
-    for item in split_top(inner):
+    for item in _split_conditions(inner):
         nested = _NESTED.fullmatch(item)
         if nested:
             kind = cast(Literal["and", "or"], nested.group(2))
@@ -101,6 +162,36 @@ def parse_logic(
             )
         conditions.append(parse_filter(relation, column, rest, in_logic=True))
     return Logic(operator, tuple(conditions), negated)
+
+
+def _split_conditions(text: str) -> list[str]:
+    """Split ``a.eq.1,b.cs.{x,y},or(…)`` on the commas between conditions.
+
+    Like :func:`split_top`, but a ``{…}`` that starts a value (right after a
+    ``.``) is one piece, commas included: PostgREST reads an array literal
+    there without quotes.
+    """
+    parts: list[str] = []
+    depth, start, braced, previous = 0, 0, False, ""
+    for index, char in unquoted(text):
+        if braced:
+            braced = char != "}"
+        elif char == "{" and previous == ".":
+            braced = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise RequestError(f"unbalanced ')' in {show(text)}")
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+        previous = char
+    if depth or braced:
+        raise RequestError(f"unclosed parenthesis or brace in {show(text)}")
+    parts.append(text[start:])
+    return parts
 
 
 def _in_list(column: str, value: str) -> tuple[str, ...]:

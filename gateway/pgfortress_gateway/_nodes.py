@@ -31,7 +31,31 @@ __all__ = [
 ]
 
 Operator: TypeAlias = Literal[
-    "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "is"
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "like",
+    "ilike",
+    "match",
+    "imatch",
+    "in",
+    "is",
+    "isdistinct",
+    "cs",
+    "cd",
+    "ov",
+    "sl",
+    "sr",
+    "nxl",
+    "nxr",
+    "adj",
+    "fts",
+    "plfts",
+    "phfts",
+    "wfts",
 ]
 Returning: TypeAlias = Literal["minimal", "headers-only", "representation"]
 
@@ -41,12 +65,15 @@ class Filter:
     """``column op value``; ``value`` is a tuple for ``in``, a keyword for ``is``.
 
     For ``like``/``ilike`` the PostgREST wildcard ``*`` is already turned into ``%``.
+    ``config`` is the text search configuration of a full-text operator, as in
+    ``fts(english).cat``; it is a name the database resolves, bound as a value.
     """
 
     column: str
     operator: Operator
     value: str | tuple[str, ...]
     negated: bool = False
+    config: str | None = None
 
 
 @dataclass(frozen=True)

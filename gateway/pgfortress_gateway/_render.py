@@ -21,7 +21,7 @@ from psycopg import sql
 
 from pgfortress_gateway._nodes import Condition, Embed, Field, Filter, Order, SelectItem
 from pgfortress_gateway.errors import PayloadError, RequestError
-from pgfortress_gateway.schema import Relation, SchemaCache
+from pgfortress_gateway.schema import Column, Relation, SchemaCache
 
 __all__ = [
     "Params",
@@ -45,7 +45,30 @@ _TYPE = re.compile(
 _TYPMOD = re.compile(r"\([0-9]+(?:,[0-9]+)?\)")
 _WITHOUT_TYPMOD = {"character": "bpchar", "bit": "varbit"}
 _TEXTUAL = frozenset(("text", "character varying", "character", "citext", "name"))
-_COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_COMPARE = {
+    "eq": "=",
+    "neq": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "isdistinct": "IS DISTINCT FROM",
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxr": "&<",
+    "nxl": "&>",
+    "adj": "-|-",
+}
+_PATTERN = {"like": "LIKE", "ilike": "ILIKE", "match": "~", "imatch": "~*"}
+_TSQUERY = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
 _IS = {"null": "NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 
 
@@ -230,11 +253,13 @@ def _filter(
     if item.operator == "is":
         assert isinstance(item.value, str)
         return ref + sql.SQL(f" IS {_IS[item.value]}")
-    if item.operator in ("like", "ilike"):
+    if item.operator in _PATTERN:
         textual = _TYPMOD.sub("", column_type) in _TEXTUAL
         left = ref if textual else ref + sql.SQL("::text")
-        keyword = sql.SQL(" LIKE " if item.operator == "like" else " ILIKE ")
+        keyword = sql.SQL(f" {_PATTERN[item.operator]} ")
         return left + keyword + params.add(item.value)
+    if item.operator in _TSQUERY:
+        return _full_text(item, ref, relation.columns[item.column], params)
     if item.operator == "in":
         return sql.SQL("{} = ANY({}::{}[])").format(
             ref, params.add(list(item.value)), cast_type(column_type)
@@ -244,6 +269,31 @@ def _filter(
         sql.SQL(_COMPARE[item.operator]),
         params.add(item.value),
         cast_type(column_type),
+    )
+
+
+def _full_text(
+    item: Filter, ref: sql.Composable, column: Column, params: Params
+) -> sql.Composable:
+    """``document @@ to_tsquery([config,] query)``.
+
+    A tsvector column is the document itself; text and json columns go
+    through ``to_tsvector`` with the same configuration. The configuration is
+    a bound ``regconfig`` value: PostgreSQL looks the name up, and an unknown
+    one is an error, not a name written into the statement.
+    """
+    query = sql.SQL(_TSQUERY[item.operator])
+    document = ref
+    if item.config is None:
+        if column.type != "tsvector":
+            document = sql.SQL("to_tsvector({})").format(ref)
+        return sql.SQL("{} @@ {}({})").format(document, query, params.add(item.value))
+    if column.type != "tsvector":
+        document = sql.SQL("to_tsvector({}::regconfig, {})").format(
+            params.add(item.config), ref
+        )
+    return sql.SQL("{} @@ {}({}::regconfig, {})").format(
+        document, query, params.add(item.config), params.add(item.value)
     )
 
 

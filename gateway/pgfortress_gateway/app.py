@@ -239,33 +239,41 @@ class Gateway:
         body = await self._body(request) if method in _WRITE_METHODS else None
         api = self.config.api
         cache = self.cache
-        if path.startswith("rpc/") and method == "POST":
-            rpc = grammar.parse_rpc(
-                path.removeprefix("rpc/"), params, body, cache, headers
-            )
-            query = builder.build_rpc(rpc, cache, api.max_rows)
-            row = await self._run(identity, query)
-            return _json(row[0] if row else None, 200)
-        if "/" in path or not path:
-            raise NotFoundError(f"no route for {path or '/'}")
-        if method in {"GET", "HEAD"}:
-            read = grammar.parse_read(path, params, headers, cache)
-            row = await self._run(
-                identity, builder.build_read(read, cache, api.max_rows)
-            )
-            return _read_response(row, read, method == "HEAD")
-        if method == "POST":
-            insert = grammar.parse_insert(path, params, headers, body, cache)
-            row = await self._run(identity, builder.build_insert(insert, cache))
-            return _write_response(row, 201)
-        if method == "PATCH":
-            update = grammar.parse_update(path, params, headers, body, cache)
-            row = await self._run(identity, builder.build_update(update, cache))
-            return _write_response(row, 200)
-        if method == "DELETE":
-            delete = grammar.parse_delete(path, params, headers, cache)
-            row = await self._run(identity, builder.build_delete(delete, cache))
-            return _write_response(row, 200)
+        try:
+            if path.startswith("rpc/") and method == "POST":
+                rpc = grammar.parse_rpc(
+                    path.removeprefix("rpc/"), params, body, cache, headers
+                )
+                query = builder.build_rpc(rpc, cache, api.max_rows)
+                row = await self._run(identity, query)
+                return _json(row[0] if row else None, 200)
+            if "/" in path or not path:
+                raise NotFoundError(f"no route for {path or '/'}")
+            if method in {"GET", "HEAD"}:
+                read = grammar.parse_read(path, params, headers, cache)
+                row = await self._run(
+                    identity, builder.build_read(read, cache, api.max_rows)
+                )
+                return _read_response(row, read, method == "HEAD")
+            if method == "POST":
+                insert = grammar.parse_insert(path, params, headers, body, cache)
+                row = await self._run(identity, builder.build_insert(insert, cache))
+                return _write_response(row, 201)
+            if method == "PATCH":
+                update = grammar.parse_update(path, params, headers, body, cache)
+                row = await self._run(identity, builder.build_update(update, cache))
+                return _write_response(row, 200)
+            if method == "DELETE":
+                delete = grammar.parse_delete(path, params, headers, cache)
+                row = await self._run(identity, builder.build_delete(delete, cache))
+                return _write_response(row, 200)
+        except (GatewayError, psycopg.Error) as error:
+            # Database errors only a request can cause, which the database
+            # layer leaves unmapped (an unknown text search configuration).
+            refused = builder.refusal(error)
+            if refused is None:
+                raise
+            raise refused from error
         raise RequestError(f"method {method} is not supported here", status=405)
 
     async def _visible(self, identity: Identity) -> SchemaCache:

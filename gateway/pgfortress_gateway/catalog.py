@@ -40,9 +40,11 @@ SELECT json_build_object(
           'name', a.attname,
           'type', format_type(a.atttypid, a.atttypmod),
           'nullable', NOT a.attnotnull,
-          'has_default', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
+          'has_default', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+          'category', t.typcategory
         ) ORDER BY a.attnum), '[]')
         FROM pg_attribute a
+        JOIN pg_type t ON t.oid = a.atttypid
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
       ),
       'primary_key', (
@@ -129,6 +131,7 @@ def _relation(item: Mapping[str, Any]) -> Relation:
             type=c["type"],
             nullable=bool(c.get("nullable", True)),
             has_default=bool(c.get("has_default", False)),
+            category=str(c.get("category") or ""),
         )
         for c in item.get("columns") or ()
     }

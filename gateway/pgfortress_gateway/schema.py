@@ -10,10 +10,15 @@ __all__ = ["Column", "ForeignKey", "Function", "Parameter", "Relation", "SchemaC
 
 @dataclass(frozen=True)
 class Column:
+    """``category`` is PostgreSQL's ``pg_type.typcategory`` of the column's type
+    (``A`` array, ``R`` range, ``S`` string, ``N`` numeric, ``U`` user-defined
+    such as jsonb or tsvector, …); empty when unknown."""
+
     name: str
     type: str
     nullable: bool = True
     has_default: bool = False
+    category: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
 from psycopg import sql
 from psycopg.sql import Composed
 
@@ -44,6 +45,7 @@ from pgfortress_gateway._render import (
     select_list,
 )
 from pgfortress_gateway._rpc import rpc_body
+from pgfortress_gateway.errors import RequestError
 from pgfortress_gateway.schema import SchemaCache
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "build_read",
     "build_rpc",
     "build_update",
+    "refusal",
 ]
 
 _TOP = "pgf_0"  # the alias of the requested relation (or of the written rows)
@@ -215,3 +218,21 @@ def _written(
 def _finish(statement: sql.Composable, params: Params) -> Query:
     composed = statement if isinstance(statement, Composed) else Composed([statement])
     return Query(composed, tuple(params.values))
+
+
+def refusal(error: BaseException) -> RequestError | None:
+    """The answer to a database error that only the request can have caused,
+    for the errors the database layer passes on unmapped; None for the others.
+
+    An unknown text search configuration in ``fts(klingon).x`` is bound as a
+    ``regconfig`` value, so PostgreSQL refuses it with ``undefined_object``.
+    The error may arrive as it is or as the cause of a mapped error; the
+    server's text is never repeated.
+    """
+    cause = error if isinstance(error, psycopg.Error) else error.__cause__
+    if isinstance(cause, psycopg.errors.UndefinedObject):
+        return RequestError(
+            "the request names something the database does not know, "
+            "such as a text search configuration"
+        )
+    return None

@@ -22,6 +22,7 @@ SAMPLE: dict[str, Any] = {
                     "type": "integer",
                     "nullable": False,
                     "has_default": True,
+                    "category": "N",
                 },
                 {
                     "name": "email",
@@ -105,7 +106,7 @@ def test_sample_parses_from_text_or_dict(as_text: bool) -> None:
     customers = cache.relations["customers"]
     assert customers.primary_key == ("id",)
     assert customers.columns["email"] == Column("email", "character varying(80)")
-    assert customers.columns["id"] == Column("id", "integer", False, True)
+    assert customers.columns["id"] == Column("id", "integer", False, True, "N")
     assert cache.relations["orders"].foreign_keys == (
         ForeignKey("orders_customer_id_fkey", ("customer_id",), "customers", ("id",)),
     )

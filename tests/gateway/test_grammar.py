@@ -40,8 +40,32 @@ ORDERS_FK = ForeignKey(
 )
 
 
+# pg_type.typcategory of the types used here, as the catalog query reads it.
+CATEGORIES = {
+    "integer": "N",
+    "bigint": "N",
+    "numeric": "N",
+    "numeric(10,2)": "N",
+    "text": "S",
+    "character varying(80)": "S",
+    "boolean": "B",
+    "timestamp with time zone": "D",
+    "tstzrange": "R",
+    "int4range": "R",
+    "jsonb": "U",
+    "tsvector": "U",
+}
+
+
 def _columns(*pairs: tuple[str, str]) -> dict[str, Column]:
-    return {name: Column(name, kind) for name, kind in pairs}
+    return {
+        name: Column(
+            name,
+            kind,
+            category="A" if kind.endswith("[]") else CATEGORIES.get(kind, ""),
+        )
+        for name, kind in pairs
+    }
 
 
 def make_cache() -> SchemaCache:
@@ -100,6 +124,20 @@ def make_cache() -> SchemaCache:
             ),
         ),
         Relation('we"ird', "table", _columns(('co"l', "text"), ("n", '"My Type"'))),
+        Relation(
+            "events",
+            "table",
+            _columns(
+                ("id", "integer"),
+                ("during", "tstzrange"),
+                ("seats", "int4range"),
+                ("tags", "text[]"),
+                ("doc", "jsonb"),
+                ("body", "text"),
+                ("search", "tsvector"),
+            ),
+            primary_key=("id",),
+        ),
     ]
     functions = [
         Function(
@@ -181,6 +219,101 @@ def test_filters(query: str, filters: tuple[Filter | Logic, ...] | None) -> None
     if filters is not None:
         assert request.filters == filters
     assert request.select == (Field("*"),)
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("tags=cs.{a,b}", (Filter("tags", "cs", "{a,b}"),)),
+        ('tags=not.cd.{"a,b",c}', (Filter("tags", "cd", '{"a,b",c}', True),)),
+        (
+            "during=ov.[2024-01-01,2024-02-01)",
+            (Filter("during", "ov", "[2024-01-01,2024-02-01)"),),
+        ),
+        ("seats=sl.(1,5]", (Filter("seats", "sl", "(1,5]"),)),
+        ("seats=sr.[1,5)", (Filter("seats", "sr", "[1,5)"),)),
+        ("seats=nxl.[1,5)&seats=nxr.[1,9)", None),
+        ("seats=not.adj.[5,6)", (Filter("seats", "adj", "[5,6)", True),)),
+        ('doc=cs.{"k":1}', (Filter("doc", "cs", '{"k":1}'),)),
+        ("id=isdistinct.3", (Filter("id", "isdistinct", "3"),)),
+        ("body=match.^a.*z$", (Filter("body", "match", "^a.*z$"),)),
+        ("body=not.imatch.ABC", (Filter("body", "imatch", "ABC", True),)),
+        ("search=fts.cat | dog", (Filter("search", "fts", "cat | dog"),)),
+        (
+            "body=fts(english).cats",
+            (Filter("body", "fts", "cats", config="english"),),
+        ),
+        (
+            "body=not.wfts(simple).cat or dog",
+            (Filter("body", "wfts", "cat or dog", True, "simple"),),
+        ),
+        ("search=plfts.fat cats&search=phfts(german).die Katze", None),
+        (
+            'or=(tags.cs.{a,"b,c"},seats.ov."[1,5)",body.plfts(english).fat cats)',
+            (
+                Logic(
+                    "or",
+                    (
+                        Filter("tags", "cs", '{a,"b,c"}'),
+                        Filter("seats", "ov", "[1,5)"),
+                        Filter("body", "plfts", "fat cats", config="english"),
+                    ),
+                ),
+            ),
+        ),
+        (
+            "and=(id.isdistinct.1,not.or(search.not.fts.x,tags.ov.{y}))",
+            (
+                Logic(
+                    "and",
+                    (
+                        Filter("id", "isdistinct", "1"),
+                        Logic(
+                            "or",
+                            (
+                                Filter("search", "fts", "x", True),
+                                Filter("tags", "ov", "{y}"),
+                            ),
+                            negated=True,
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    ],
+)
+def test_array_range_and_text_search_filters(
+    query: str, filters: tuple[Filter | Logic, ...] | None
+) -> None:
+    request = parse_read("events", _q(query), NO_HEADERS, CACHE)
+    if filters is not None:
+        assert request.filters == filters
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("id=sl.[1,2)", "'sl' applies to range columns; 'id' is 'integer'"),
+        ("tags=adj.{a}", "'adj' applies to range columns; 'tags' is 'text[]'"),
+        ("body=cs.{a}", "'cs' applies to array, range and jsonb columns"),
+        ("id=not.ov.{1}", "'ov' applies to array and range columns"),
+        ("id=fts.cat", "'fts' applies to text, json and tsvector columns"),
+        ('or=(seats.adj."[1,2)",id.wfts.x)', "'wfts' applies to text, json"),
+        ("id=eq(english).1", "only full-text operators take a (configuration)"),
+        ("body=fts(eng lish).x", "bad text search configuration 'eng lish'"),
+        ("body=fts(x';--).x", "bad text search configuration"),
+        ("body=fts().x", "bad text search configuration ''"),
+        ("body=fts(a)(b).x", "unknown operator 'fts(a)(b)'"),
+        ("body=FTS.x", "unknown operator 'FTS'"),
+        ("or=(tags.cs.{a,b)", "unclosed parenthesis or brace"),
+        ("or=(seats.ov.[1,5))", "unbalanced ')'"),
+    ],
+)
+def test_operators_that_do_not_apply_are_refused(query: str, message: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_read("events", _q(query), NO_HEADERS, CACHE)
+    assert message in str(caught.value)
+    assert caught.value.status == 400
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 import pytest
 from pgfortress_gateway.errors import PayloadError, RequestError
 from pgfortress_gateway.grammar import (
@@ -25,6 +26,7 @@ from pgfortress_gateway.sql import (
     build_read,
     build_rpc,
     build_update,
+    refusal,
 )
 
 from tests.gateway.test_grammar import _q, make_cache
@@ -166,6 +168,93 @@ def test_reads(
     assert query.sql.as_string(None) == expected
     assert query.params == params
     assert query.sql.as_string(None).count("%s") == len(query.params)
+
+
+def _events(where: str) -> str:
+    """The page of ``events?select=id&<filter>`` around one WHERE condition."""
+    head = 'SELECT "pgf_0"."id" AS "id" FROM "shop"."events" AS "pgf_0" WHERE '
+    return _page(head + where + " LIMIT %s")
+
+
+# Each was run on PostgreSQL 15 against rows built to match and to miss.
+OPERATORS: list[tuple[str, str, tuple[object, ...]]] = [
+    ("tags=cs.{a,b}", '"pgf_0"."tags" @> %s::text[]', ("{a,b}",)),
+    (
+        'tags=not.cd.{"a,b",c}',
+        'NOT ("pgf_0"."tags" <@ %s::text[])',
+        ('{"a,b",c}',),
+    ),
+    (
+        "during=ov.[2024-01-15,2024-03-02)",
+        '"pgf_0"."during" && %s::tstzrange',
+        ("[2024-01-15,2024-03-02)",),
+    ),
+    ("seats=sl.(5,9]", '"pgf_0"."seats" << %s::int4range', ("(5,9]",)),
+    ("seats=sr.[1,5)", '"pgf_0"."seats" >> %s::int4range', ("[1,5)",)),
+    ("seats=nxl.[1,5)", '"pgf_0"."seats" &> %s::int4range', ("[1,5)",)),
+    ("seats=nxr.[1,9)", '"pgf_0"."seats" &< %s::int4range', ("[1,9)",)),
+    ("seats=adj.[5,10)", '"pgf_0"."seats" -|- %s::int4range', ("[5,10)",)),
+    ('doc=cs.{"k":1}', '"pgf_0"."doc" @> %s::jsonb', ('{"k":1}',)),
+    ("id=isdistinct.1", '"pgf_0"."id" IS DISTINCT FROM %s::integer', ("1",)),
+    ("id=not.isdistinct.1", 'NOT ("pgf_0"."id" IS DISTINCT FROM %s::integer)', ("1",)),
+    ("body=match.^The.*t$", '"pgf_0"."body" ~ %s', ("^The.*t$",)),
+    ("body=imatch.DOGS", '"pgf_0"."body" ~* %s', ("DOGS",)),
+    ("id=match.^1", '"pgf_0"."id"::text ~ %s', ("^1",)),
+    ("search=fts.cat", '"pgf_0"."search" @@ to_tsquery(%s)', ("cat",)),
+    (
+        "search=phfts(english).fat cats",
+        '"pgf_0"."search" @@ phraseto_tsquery(%s::regconfig, %s)',
+        ("english", "fat cats"),
+    ),
+    (
+        "body=fts(english).cats",
+        'to_tsvector(%s::regconfig, "pgf_0"."body") @@ to_tsquery(%s::regconfig, %s)',
+        ("english", "english", "cats"),
+    ),
+    (
+        "body=not.wfts(simple).dogs or fat",
+        'NOT (to_tsvector(%s::regconfig, "pgf_0"."body") @@ '
+        "websearch_to_tsquery(%s::regconfig, %s))",
+        ("simple", "simple", "dogs or fat"),
+    ),
+    ("doc=plfts.1", 'to_tsvector("pgf_0"."doc") @@ plainto_tsquery(%s)', ("1",)),
+    (
+        'or=(tags.cs.{a,"b"},seats.ov."[11,12)",body.plfts(english).fat cats)',
+        '("pgf_0"."tags" @> %s::text[] OR "pgf_0"."seats" && %s::int4range OR '
+        'to_tsvector(%s::regconfig, "pgf_0"."body") @@ '
+        "plainto_tsquery(%s::regconfig, %s))",
+        ('{a,"b"}', "[11,12)", "english", "english", "fat cats"),
+    ),
+    (
+        'not.and=(seats.adj."[5,10)",search.not.fts.x)',
+        'NOT (("pgf_0"."seats" -|- %s::int4range AND '
+        'NOT ("pgf_0"."search" @@ to_tsquery(%s))))',
+        ("[5,10)", "x"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("filters", "where", "params"), OPERATORS, ids=[o[0] for o in OPERATORS]
+)
+def test_array_range_and_text_search_operators(
+    filters: str, where: str, params: tuple[object, ...]
+) -> None:
+    query = _read(f"events?select=id&{filters}")
+    assert query.sql.as_string(None) == _events(where)
+    assert query.params == (*params, 100)
+
+
+def test_an_unknown_text_search_configuration_is_a_400_without_server_text() -> None:
+    error = psycopg.errors.UndefinedObject('text search configuration "x"')
+    refused = refusal(error)
+    assert refused is not None
+    assert (refused.status, '"x"' in refused.message) == (400, False)
+    wrapped = RequestError("mapped")
+    wrapped.__cause__ = error
+    assert refusal(wrapped) is not None
+    assert refusal(psycopg.errors.DivisionByZero("x")) is None
+    assert refusal(RequestError("plain")) is None
 
 
 def _returned(write: str, rows: str) -> str:
