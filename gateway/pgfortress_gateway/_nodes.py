@@ -189,9 +189,18 @@ class DeleteRequest:
 
 @dataclass(frozen=True)
 class RpcRequest:
-    """Arguments in call order; values are JSON values (or text from a query)."""
+    """Arguments in call order: JSON values from a body, or, when ``textual``,
+    the query string's text (a list of texts for a repeated array argument).
+
+    ``select``, ``filters`` and ``order`` apply to the rows of a function that
+    returns a set of a relation's rows; ``singular`` asks for its one row."""
 
     function: str
     arguments: tuple[tuple[str, object], ...]
     limit: int | None = None
     offset: int = 0
+    select: tuple[SelectItem, ...] = ()
+    filters: tuple[Condition, ...] = ()
+    order: tuple[Order, ...] = ()
+    textual: bool = False
+    singular: bool = False

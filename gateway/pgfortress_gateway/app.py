@@ -240,13 +240,19 @@ class Gateway:
         api = self.config.api
         cache = self.cache
         try:
-            if path.startswith("rpc/") and method == "POST":
+            if path.startswith("rpc/"):
+                if method not in {"GET", "HEAD", "POST"}:
+                    raise RequestError("call a function with GET or POST", status=405)
+                name = path.removeprefix("rpc/")
                 rpc = grammar.parse_rpc(
-                    path.removeprefix("rpc/"), params, body, cache, headers
+                    name, params, body, cache, headers, method=method
                 )
                 query = builder.build_rpc(rpc, cache, api.max_rows)
                 row = await self._run(identity, query)
-                return _json(row[0] if row else None, 200)
+                result = row[0] if row else None
+                if rpc.singular:
+                    result = grammar.single_object(result or "[]")
+                return _json("" if method == "HEAD" else result, 200)
             if "/" in path or not path:
                 raise NotFoundError(f"no route for {path or '/'}")
             if method in {"GET", "HEAD"}:

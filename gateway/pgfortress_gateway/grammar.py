@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from pgfortress_gateway._headers import (
     apply_range,
@@ -40,7 +41,7 @@ from pgfortress_gateway._nodes import (
 from pgfortress_gateway._scope import Path, group_by_path, parse_scope
 from pgfortress_gateway._select import parse_select
 from pgfortress_gateway.errors import NotFoundError, PayloadError, RequestError
-from pgfortress_gateway.schema import Relation, SchemaCache
+from pgfortress_gateway.schema import Function, Relation, SchemaCache
 
 __all__ = [
     "Condition",
@@ -181,28 +182,36 @@ def parse_rpc(
     body: object,
     cache: SchemaCache,
     headers: Mapping[str, str] | None = None,
+    *,
+    method: str = "POST",
 ) -> RpcRequest:
-    """``/rpc/<function>``: arguments from a JSON object, or from the query
-    string when there is no body (a GET); ``limit``/``offset`` page the result.
-    ``headers``, when given, must name the exposed schema if they name one."""
+    """``/rpc/<function>``: a POST takes its arguments from a JSON object, a GET
+    or HEAD from the query string, and only for a STABLE or IMMUTABLE function.
+
+    When the function returns rows of a relation of the schema, the other
+    parameters shape its result as on that relation: ``select`` (embedding
+    too), filters, ``order``; ``limit``/``offset`` page any set. ``headers``,
+    when given, must name the exposed schema if they name one."""
+    reading = method in ("GET", "HEAD")
+    lowered = _lower(headers or {})
     if headers is not None:
-        check_profile(_lower(headers), cache.schema, writing=body is not None)
+        check_profile(lowered, cache.schema, writing=not reading)
     found = cache.functions.get(function)
     if found is None:
         raise NotFoundError(f"no function {show(function)} in the exposed schema")
-    paging = {k: v for k, v in params if k in ("limit", "offset")}
-    others = [(k, v) for k, v in params if k not in ("limit", "offset")]
-    if body is None:
-        given: dict[str, object] = dict(others)
-    elif isinstance(body, dict):
-        if others:
-            raise RequestError(f"unexpected parameter {show(others[0][0])} for rpc")
-        given = {str(key): value for key, value in body.items()}
+    if reading and found.volatility == "volatile":
+        raise RequestError(
+            f"function {show(function)} is volatile: call it with POST", status=405
+        )
+    if reading:
+        given, rest = _query_arguments(found, params)
+    elif body is None or isinstance(body, dict):
+        given = {str(key): value for key, value in (body or {}).items()}
+        rest = list(params)
     else:
         raise PayloadError("rpc arguments must be a JSON object")
-    known = {p.name: p for p in found.parameters}
     for name in given:
-        if name not in known:
+        if name not in found.parameters_by_name:
             raise RequestError(
                 f"function {show(function)} has no argument {show(name)}"
             )
@@ -216,9 +225,84 @@ def parse_rpc(
     arguments = tuple(
         (p.name, given[p.name]) for p in found.parameters if p.name in given
     )
-    limit = nonnegative("limit", paging["limit"]) if "limit" in paging else None
-    offset = nonnegative("offset", paging.get("offset", "0"))
-    return RpcRequest(found.name, arguments, limit, offset)
+    result = _rpc_result(found, rest, cache)
+    return RpcRequest(
+        found.name,
+        arguments,
+        result.limit,
+        result.offset,
+        select=result.select,
+        filters=result.filters,
+        order=result.order,
+        textual=reading,
+        singular=found.returns_set and wants_object(lowered),
+    )
+
+
+def _query_arguments(
+    function: Function, params: Sequence[tuple[str, str]]
+) -> tuple[dict[str, object], list[tuple[str, str]]]:
+    """Split a GET's parameters into arguments (by name) and the rest.
+
+    An argument given more than once is an array (``?tags=a&tags=b``), as in
+    PostgREST, when the parameter's type is one; otherwise it is refused."""
+    known = function.parameters_by_name
+    given: dict[str, object] = {}
+    rest: list[tuple[str, str]] = []
+    for key, value in params:
+        if key not in known:
+            rest.append((key, value))
+        elif key not in given:
+            given[key] = value
+        elif known[key].type.endswith("[]"):
+            previous = given[key]
+            given[key] = (
+                [*previous, value]
+                if isinstance(previous, list)
+                else [
+                    previous,
+                    value,
+                ]
+            )
+        else:
+            raise RequestError(f"argument {show(key)} is given more than once")
+    return given, rest
+
+
+@dataclass(frozen=True)
+class _Result:
+    select: tuple[SelectItem, ...] = ()
+    filters: tuple[Condition, ...] = ()
+    order: tuple[Order, ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+def _rpc_result(
+    function: Function, params: Sequence[tuple[str, str]], cache: SchemaCache
+) -> _Result:
+    """``select``, filters, order and paging of a call's result."""
+    returned = cache.returned_relation(function)
+    if returned is None:
+        paging = {}
+        for key, value in params:
+            if key not in ("limit", "offset") or key in paging:
+                raise RequestError(
+                    f"unexpected parameter {show(key)} for rpc: "
+                    f"{show(function.name)} has no such argument and returns "
+                    "no rows of a relation to filter"
+                )
+            paging[key] = value
+        limit = nonnegative("limit", paging["limit"]) if "limit" in paging else None
+        return _Result(
+            limit=limit, offset=nonnegative("offset", paging.get("offset", "0"))
+        )
+    for key, _ in params:
+        if key in ("columns", "on_conflict"):
+            raise RequestError(f"unexpected parameter {show(key)} for rpc")
+    select, rest = _take_select(returned, params, cache)
+    scope = parse_scope(returned, rest)
+    return _Result(select, scope.filters, scope.order, scope.limit, scope.offset)
 
 
 def _relation(name: str, cache: SchemaCache) -> Relation:

@@ -33,6 +33,8 @@ def openapi_document(
         paths[f"/{name}"] = _relation_paths(name, relation)
     for name, function in sorted(cache.functions.items()):
         paths[f"/rpc/{name}"] = {"post": _rpc_operation(function)}
+        if function.volatility != "volatile":
+            paths[f"/rpc/{name}"]["get"] = _rpc_read_operation(function)
     return {
         "openapi": "3.0.3",
         "info": {"title": title, "version": __version__},
@@ -120,5 +122,24 @@ def _rpc_operation(function: Function) -> dict[str, Any]:
     return {
         "summary": f"Call {function.name}",
         "requestBody": {"content": {"application/json": {"schema": arguments}}},
+        "responses": {"200": {"description": f"returns {function.return_type}"}},
+    }
+
+
+def _rpc_read_operation(function: Function) -> dict[str, Any]:
+    """GET, for functions that promise not to change the database."""
+    parameters = [
+        {
+            "name": p.name,
+            "in": "query",
+            "required": not p.has_default,
+            "schema": {"type": "string"},
+            "description": p.type,
+        }
+        for p in function.parameters
+    ]
+    return {
+        "summary": f"Call {function.name} ({function.volatility})",
+        "parameters": parameters,
         "responses": {"200": {"description": f"returns {function.return_type}"}},
     }

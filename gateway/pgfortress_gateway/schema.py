@@ -55,6 +55,10 @@ class Function:
     returns_set: bool = False
     volatility: Literal["immutable", "stable", "volatile"] = "volatile"
 
+    @property
+    def parameters_by_name(self) -> dict[str, Parameter]:
+        return {p.name: p for p in self.parameters}
+
 
 @dataclass(frozen=True)
 class SchemaCache:
@@ -63,3 +67,15 @@ class SchemaCache:
     schema: str
     relations: dict[str, Relation] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
+
+    def returned_relation(self, function: Function) -> Relation | None:
+        """The relation of this schema whose rows ``function`` returns as a set.
+
+        The return type is ``format_type``'s text: ``orders`` when the schema
+        is on the search path, ``shop.orders`` otherwise."""
+        if not function.returns_set:
+            return None
+        schema, _, name = function.return_type.rpartition(".")
+        if schema and schema.strip('"') != self.schema:
+            return None
+        return self.relations.get(name.strip('"'))

@@ -16,6 +16,7 @@ from pgfortress_gateway.grammar import (
     Order,
     Preferences,
     ReadRequest,
+    RpcRequest,
     UpdateRequest,
     content_range,
     parse_delete,
@@ -150,11 +151,25 @@ def make_cache() -> SchemaCache:
             returns_set=True,
             volatility="stable",
         ),
-        Function("numbers", (Parameter("n", "integer"),), "integer", returns_set=True),
+        Function(
+            "numbers",
+            (Parameter("n", "integer"),),
+            "integer",
+            returns_set=True,
+            volatility="immutable",
+        ),
         Function("touch", (), "void"),
         Function(
             "tagged", (Parameter("tags", "text[]"), Parameter("meta", "jsonb")), "jsonb"
         ),
+        Function(
+            "by_tags",
+            (Parameter("tags", "text[]"), Parameter("meta", "jsonb", True)),
+            "shop.orders",
+            returns_set=True,
+            volatility="stable",
+        ),
+        Function("lookup", (Parameter("meta", "jsonb"),), "jsonb", volatility="stable"),
     ]
     return SchemaCache(
         "shop",
@@ -450,9 +465,106 @@ def test_update_and_delete_need_a_filter_and_keep_it() -> None:
 def test_rpc_arguments_in_declared_order() -> None:
     request = parse_rpc("add", [], {"b": 2, "a": 1}, CACHE)
     assert request.arguments == (("a", 1), ("b", 2))
-    from_query = parse_rpc("numbers", [("n", "3"), ("limit", "2")], None, CACHE)
+    from_query = parse_rpc(
+        "numbers", [("n", "3"), ("limit", "2")], None, CACHE, method="GET"
+    )
     assert (from_query.arguments, from_query.limit) == ((("n", "3"),), 2)
     assert parse_rpc("big_orders", [], {}, CACHE).arguments == ()
+
+
+def test_rpc_get_takes_arguments_and_shapes_the_returned_rows() -> None:
+    params = [
+        ("min_total", "10"),
+        ("select", "id,buyer:customers(name)"),
+        ("status", "eq.new"),
+        ("order", "id.desc"),
+        ("limit", "5"),
+    ]
+    request = parse_rpc("big_orders", params, None, CACHE, method="GET")
+    assert request == RpcRequest(
+        "big_orders",
+        (("min_total", "10"),),
+        limit=5,
+        select=(
+            Field("id"),
+            Embed("customers", ORDERS_FK, False, (Field("name"),), alias="buyer"),
+        ),
+        filters=(Filter("status", "eq", "new"),),
+        order=(Order("id", True),),
+        textual=True,
+    )
+
+
+def test_rpc_post_filters_the_returned_rows_too() -> None:
+    request = parse_rpc("big_orders", [("id", "gt.1")], {"min_total": 5}, CACHE)
+    assert request.arguments == (("min_total", 5),)
+    assert request.filters == (Filter("id", "gt", "1"),)
+    assert (request.select, request.textual) == ((Field("*"),), False)
+
+
+def test_rpc_get_repeated_array_argument_is_a_list() -> None:
+    params = [("tags", "a"), ("tags", "b"), ("tags", "c")]
+    request = parse_rpc("by_tags", params, None, CACHE, method="HEAD")
+    assert request.arguments == (("tags", ["a", "b", "c"]),)
+
+
+def test_rpc_get_may_ask_for_one_object() -> None:
+    one = {"Accept": "application/vnd.pgrst.object+json"}
+    assert parse_rpc("big_orders", [], None, CACHE, one, method="GET").singular
+    assert not parse_rpc(
+        "lookup", [("meta", "{}")], None, CACHE, one, method="GET"
+    ).singular
+
+
+@pytest.mark.parametrize(
+    ("function", "method", "params", "status", "message"),
+    [
+        (
+            "add",
+            "GET",
+            [("a", "1"), ("b", "2")],
+            405,
+            "'add' is volatile: call it with POST",
+        ),
+        ("touch", "HEAD", [], 405, "call it with POST"),
+        (
+            "numbers",
+            "GET",
+            [("n", "1"), ("n", "2")],
+            400,
+            "'n' is given more than once",
+        ),
+        (
+            "numbers",
+            "GET",
+            [("n", "1"), ("x", "2")],
+            400,
+            "'numbers' has no such argument",
+        ),
+        (
+            "numbers",
+            "GET",
+            [("n", "1"), ("limit", "1"), ("limit", "2")],
+            400,
+            "unexpected",
+        ),
+        ("lookup", "GET", [], 400, "missing argument(s) for 'lookup': meta"),
+        ("big_orders", "GET", [("nope", "eq.1")], 400, "column 'nope' does not exist"),
+        ("big_orders", "GET", [("select", "id,nope")], 400, "column 'nope'"),
+        ("big_orders", "GET", [("on_conflict", "id")], 400, "unexpected parameter"),
+        ("nope", "GET", [], 404, "no function 'nope'"),
+    ],
+)
+def test_bad_rpc_gets(
+    function: str,
+    method: str,
+    params: list[tuple[str, str]],
+    status: int,
+    message: str,
+) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_rpc(function, params, None, CACHE, method=method)
+    assert (caught.value.status, message in str(caught.value)) == (status, True)
 
 
 @pytest.mark.parametrize(
@@ -610,8 +722,9 @@ def test_bad_rpc(
     error: type[Exception],
     message: str,
 ) -> None:
+    method = "GET" if body is None else "POST"
     with pytest.raises(error, match=message):
-        parse_rpc(function, params, body, CACHE)
+        parse_rpc(function, params, body, CACHE, method=method)
 
 
 def test_long_input_is_not_echoed_in_full() -> None:
@@ -684,7 +797,10 @@ def test_the_clients_usual_headers_are_accepted_on_every_method() -> None:
             lambda h: parse_delete("customers", [("id", "eq.1")], h, CACHE),
         ),
         ("Content-Profile", lambda h: parse_rpc("add", [], {"a": 1}, CACHE, h)),
-        ("Accept-Profile", lambda h: parse_rpc("add", [("a", "1")], None, CACHE, h)),
+        (
+            "Accept-Profile",
+            lambda h: parse_rpc("add", [("a", "1")], None, CACHE, h, method="GET"),
+        ),
     ],
 )
 def test_a_schema_other_than_the_exposed_one_is_406(

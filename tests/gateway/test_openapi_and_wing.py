@@ -23,6 +23,19 @@ def test_every_relation_and_function_has_a_path() -> None:
         assert "post" in document["paths"][f"/rpc/{name}"]
 
 
+def test_only_stable_and_immutable_functions_are_offered_to_get() -> None:
+    cache = make_cache()
+    paths = openapi_document(cache)["paths"]
+    for name, function in cache.functions.items():
+        assert ("get" in paths[f"/rpc/{name}"]) is (function.volatility != "volatile")
+    (argument,) = paths["/rpc/lookup"]["get"]["parameters"]
+    assert (argument["name"], argument["in"], argument["required"]) == (
+        "meta",
+        "query",
+        True,
+    )
+
+
 def test_views_are_read_only_in_the_description() -> None:
     cache = make_cache()
     document = openapi_document(cache)

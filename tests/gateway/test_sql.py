@@ -360,8 +360,8 @@ RPCS: list[tuple[str, list[tuple[str, str]], object, str, tuple[object, ...]]] =
         "big_orders",
         [("limit", "500")],
         {},
-        "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM (SELECT * "
-        'FROM "shop"."big_orders"() AS "pgf_0" LIMIT %s) AS pgf_page)'
+        "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM (SELECT "
+        '"pgf_0".* FROM "shop"."big_orders"() AS "pgf_0" LIMIT %s) AS pgf_page)'
         " AS body, NULL::bigint AS total",
         (100,),
     ),
@@ -411,7 +411,85 @@ def test_rpc(
     expected: str,
     values: tuple[object, ...],
 ) -> None:
-    query = build_rpc(parse_rpc(function, params, body, CACHE), CACHE, 100)
+    method = "GET" if body is None else "POST"
+    query = build_rpc(
+        parse_rpc(function, params, body, CACHE, method=method), CACHE, 100
+    )
+    assert query.sql.as_string(None) == expected
+    assert query.params == values
+
+
+ROWS = (
+    "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM ({}) AS "
+    "pgf_page) AS body, NULL::bigint AS total"
+)
+
+
+def _rows(inner: str) -> str:
+    return ROWS.format(inner)
+
+
+# GET /rpc/<function>?<query>; each was run on PostgreSQL 15.
+RPC_GETS: list[tuple[str, str, tuple[object, ...]]] = [
+    (
+        "big_orders?min_total=8&select=id,buyer:customers(name)&status=eq.new"
+        "&order=id.desc&limit=5",
+        _rows(
+            'SELECT "pgf_0"."id" AS "id", (SELECT row_to_json("pgf_row_1".*) FROM '
+            '(SELECT "pgf_1"."name" AS "name" FROM "shop"."customers" AS "pgf_1" '
+            'WHERE "pgf_1"."id" = "pgf_0"."customer_id") AS "pgf_row_1") AS "buyer" '
+            'FROM "shop"."big_orders"("min_total" := %s::numeric) AS "pgf_0" WHERE '
+            '"pgf_0"."status" = %s::text ORDER BY "pgf_0"."id" DESC LIMIT %s'
+        ),
+        ("8", "new", 5),
+    ),
+    (
+        "by_tags?tags=a&tags=c&select=id&order=id",
+        _rows(
+            'SELECT "pgf_0"."id" AS "id" FROM "shop"."by_tags"("tags" := ARRAY('
+            'SELECT json_array_elements_text(%s::json))::text[]) AS "pgf_0" '
+            'ORDER BY "pgf_0"."id" ASC LIMIT %s'
+        ),
+        ('["a", "c"]', 100),
+    ),
+    (
+        "by_tags?tags={b}&total=gte.10&select=id,total",
+        _rows(
+            'SELECT "pgf_0"."id" AS "id", "pgf_0"."total" AS "total" FROM '
+            '"shop"."by_tags"("tags" := %s::text[]) AS "pgf_0" WHERE '
+            '"pgf_0"."total" >= %s::numeric LIMIT %s'
+        ),
+        ("{b}", "10", 100),
+    ),
+    (
+        'lookup?meta={"k":[1]}',
+        'SELECT to_json("shop"."lookup"("meta" := %s::jsonb))::text AS body, '
+        "NULL::bigint AS total",
+        ('{"k":[1]}',),
+    ),
+    (
+        "big_orders?select=id,customers!inner(name)&customers.name=eq.Grace",
+        _rows(
+            'SELECT "pgf_0"."id" AS "id", (SELECT row_to_json("pgf_row_1".*) FROM '
+            '(SELECT "pgf_1"."name" AS "name" FROM "shop"."customers" AS "pgf_1" '
+            'WHERE "pgf_1"."id" = "pgf_0"."customer_id" AND "pgf_1"."name" = '
+            '%s::text) AS "pgf_row_1") AS "customers" FROM "shop"."big_orders"() '
+            'AS "pgf_0" WHERE EXISTS (SELECT 1 FROM "shop"."customers" AS '
+            '"pgf_inner_0_0" WHERE "pgf_inner_0_0"."id" = "pgf_0"."customer_id" '
+            'AND "pgf_inner_0_0"."name" = %s::text) LIMIT %s'
+        ),
+        ("Grace", "Grace", 100),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected", "values"), RPC_GETS, ids=[r[0][:40] for r in RPC_GETS]
+)
+def test_rpc_get(url: str, expected: str, values: tuple[object, ...]) -> None:
+    function, _, rest = url.partition("?")
+    request = parse_rpc(function, _q(rest), None, CACHE, method="GET")
+    query = build_rpc(request, CACHE, 100)
     assert query.sql.as_string(None) == expected
     assert query.params == values
 

@@ -1,0 +1,171 @@
+"""The routes of ``Gateway._dispatch``, with a stand-in database that records
+each statement and answers a prepared row or error."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from pgfortress_gateway.app import Gateway
+from pgfortress_gateway.config import config_from_mapping
+from pgfortress_gateway.database import Query
+from pgfortress_gateway.errors import RequestError
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from .test_grammar import make_cache
+
+
+class Recorder:
+    """Answers ``run_as`` with ``answer`` (a row, or an exception to raise)."""
+
+    def __init__(self) -> None:
+        self.answer: tuple[Any, ...] | BaseException | None = None
+        self.queries: list[Query] = []
+
+    async def run_as(
+        self, role: str, claims: str, query: Query, timeout: int | None = None
+    ) -> tuple[Any, ...] | None:
+        self.queries.append(query)
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+    @property
+    def text(self) -> str:
+        return self.queries[-1].sql.as_string(None)
+
+
+@pytest.fixture
+def database() -> Recorder:
+    return Recorder()
+
+
+class Client:
+    """Plain synchronous calls into the ASGI application."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="https://gateway.test"
+            ) as client:
+                return await client.request(method, url, **kwargs)
+
+        return asyncio.run(call())
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+
+@pytest.fixture
+def client(tmp_path: Path, database: Recorder) -> Client:
+    secrets = {"password": "correct horse", "secret": "0123456789abcdef" * 2}
+    for name, text in secrets.items():
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o600)
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    config = config_from_mapping(
+        {
+            "database": {
+                "host": "db1.lab.example",
+                "dbname": "app",
+                "user": "authenticator",
+                "password_file": str(tmp_path / "password"),
+                "sslrootcert": str(tmp_path / "ca.crt"),
+            },
+            "api": {"schema": "shop", "anonymous_role": "web_anon"},
+            "jwt": {"secret_file": str(tmp_path / "secret")},
+        }
+    )
+    gateway = Gateway(config, database)  # type: ignore[arg-type]
+    gateway.cache = make_cache()
+    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
+    return Client(
+        Starlette(routes=[Route("/{path:path}", gateway.handle, methods=methods)])
+    )
+
+
+def test_rpc_get_calls_a_stable_function_with_query_arguments(
+    client: Client, database: Recorder
+) -> None:
+    database.answer = ('[{"id": 11}]', None)
+    answer = client.get("/rpc/big_orders?min_total=8&select=id&status=eq.new")
+    assert (answer.status_code, answer.json()) == (200, [{"id": 11}])
+    assert '"shop"."big_orders"("min_total" := %s::numeric)' in database.text
+    assert database.queries[-1].params == ("8", "new", 1000)
+
+
+def test_rpc_head_answers_no_body(client: Client, database: Recorder) -> None:
+    database.answer = ("[1]", None)
+    answer = client.head("/rpc/lookup?meta={}")
+    assert (answer.status_code, answer.content) == (200, b"")
+
+
+def test_rpc_one_object_is_taken_from_the_rows(
+    client: Client, database: Recorder
+) -> None:
+    database.answer = ('[{"id": 11}]', None)
+    one = {"Accept": "application/vnd.pgrst.object+json"}
+    answer = client.get("/rpc/big_orders", headers=one)
+    assert (answer.status_code, answer.json()) == (200, {"id": 11})
+    database.answer = ("[]", None)
+    assert client.get("/rpc/big_orders", headers=one).status_code == 406
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("GET", "/rpc/add?a=1&b=2", "function 'add' is volatile: call it with POST"),
+        ("HEAD", "/rpc/touch", None),
+        ("DELETE", "/rpc/add", "call a function with GET or POST"),
+        ("PATCH", "/rpc/add", "call a function with GET or POST"),
+    ],
+)
+def test_rpc_volatile_gets_and_other_methods_are_405(
+    client: Client, database: Recorder, method: str, path: str, message: str | None
+) -> None:
+    answer = client.request(method, path, json={} if method == "PATCH" else None)
+    assert answer.status_code == 405
+    if message is not None:
+        assert answer.json() == {"code": "PGF405", "message": message}
+    assert database.queries == []
+
+
+def test_rpc_post_still_takes_a_json_body(client: Client, database: Recorder) -> None:
+    database.answer = ("42", None)
+    answer = client.post("/rpc/add", json={"a": 2, "b": 40})
+    assert (answer.status_code, answer.json()) == (200, 42)
+    assert database.queries[-1].params == ("2", "40")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.errors.UndefinedObject('text search configuration "klingon"'),
+        RequestError("mapped elsewhere"),
+    ],
+)
+def test_an_unknown_text_search_configuration_is_a_400(
+    client: Client, database: Recorder, error: Exception
+) -> None:
+    cause = psycopg.errors.UndefinedObject('text search configuration "klingon"')
+    if isinstance(error, RequestError):
+        error.__cause__ = cause
+    database.answer = error
+    answer = client.get("/events?body=fts(klingon).x")
+    assert answer.status_code == 400
+    assert "klingon" not in answer.text
