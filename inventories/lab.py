@@ -5,7 +5,9 @@ reached over SSH as root with the lab's key and strict host key checking. The
 policy lets the probe database role and the application's database roles
 (``specs/lab.yml``, or the file named by ``PGFORTRESS_DATABASE_ROLES``) in
 over TLS from the control machine and from the gateway hosts; the client hosts
-are deliberately not named.
+are deliberately not named. The gateways' address filter lets in the control
+machine (tests, the benchmark and the demo call from it) and the client hosts,
+not the rest of the lab.
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ def _members(group: str) -> list[LabHost]:
     return [node for node in lab.hosts.values() if group in node.groups]
 
 
-def _trusted_sources() -> list[str]:
-    """The control machine and the gateways; client hosts are not named."""
+def _control_and(group: str) -> list[str]:
+    """The control machine's and ``group``'s lab addresses, one host each."""
     sources = [f"{lab.gateway}/32", f"{lab.gateway6}/128"]
-    for node in _members("gw"):
+    for node in _members(group):
         sources += [f"{node.address}/32", f"{node.address6}/128"]
     return sources
+
+
+def _trusted_sources() -> list[str]:
+    """The control machine and the gateways; client hosts are not named."""
+    return _control_and("gw")
 
 
 def _rules(
@@ -108,7 +115,8 @@ gw = (
         "gateway_api": {"schema": "api", "allowed_roles": ["web_user"]},
         "gateway_limits": _limits,
         "gateway_ca_dir": str(lab.dir / "ca"),
-        "gateway_allowed_networks": [lab.subnet, lab.subnet6],
+        # Who calls the gateways; the role adds the database and Redis hosts.
+        "gateway_allowed_networks": _control_and("client"),
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )

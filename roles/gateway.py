@@ -16,13 +16,12 @@ It restarts only when its code, configuration or secrets changed.
 
 With ``gateway_allowed_networks`` (the clients' networks) the unit exchanges
 packets only with loopback, those networks, and the database and Redis hosts
-when they are named by address (see ``address_filter``).
+when they are named by address (see ``pgfortress.plan.gateway.address_filter``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import subprocess
 import sys
 from io import StringIO
@@ -40,15 +39,16 @@ from pgfortress import tls
 from pgfortress.errors import PgFortressError, SpecError
 from pgfortress.plan.gateway import (
     GatewayLayout,
+    address_filter,
     render_gateway_config,
     render_gateway_unit,
 )
 from pgfortress.secrets import Secret, SecretStore
-from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
+from pgfortress.spec.gateway import gateway_from_host_data
 
 from .operations import secret_file
 
-__all__ = ["address_filter", "gateway"]
+__all__ = ["gateway"]
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = "python3 -c 'import platform; print(platform.python_version())'"
@@ -102,36 +102,6 @@ def gateway() -> None:
         daemon_reload=unit.changed,
         restarted=bool(installed or changed or unit.changed),
     )
-
-
-def address_filter(spec: GatewayHostSpec) -> list[str]:
-    """The networks of the unit's ``IPAddressAllow=``, besides loopback.
-
-    systemd checks one list in both directions: the source address of every
-    packet that arrives and the destination of every packet that leaves. The
-    clients' networks (``gateway_allowed_networks``) must be on it or no
-    request gets in, and the service can then also open connections to them;
-    what the list can keep out is every other address. The database and the
-    Redis host are added here when they are addresses outside those networks.
-    A host name cannot be filtered by address: its network has to be among
-    ``gateway_allowed_networks``. No networks at all means no filter.
-    """
-    if not spec.allowed_networks:
-        return []
-    allowed = list(spec.allowed_networks)
-    networks = [ipaddress.ip_network(network) for network in allowed]
-    for peer in (spec.database.host, spec.limits.redis_host):
-        if peer is None:
-            continue
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:  # a host name
-            continue
-        if address.is_loopback or any(address in net for net in networks):
-            continue
-        networks.append(ipaddress.ip_network(address))
-        allowed.append(str(networks[-1]))
-    return allowed
 
 
 def _host_python() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from ._templates import render
 
 __all__ = [
     "GatewayLayout",
+    "address_filter",
     "render_gateway_config",
     "render_gateway_unit",
     "storage_uri",
@@ -56,6 +58,42 @@ def storage_uri(spec: GatewayHostSpec, redis_password: Secret | None) -> str:
     if ":" in host:  # an IPv6 address needs brackets in a URI
         host = f"[{host}]"
     return f"redis://:{password}@{host}:{limits.redis_port}"
+
+
+def address_filter(spec: GatewayHostSpec) -> list[str]:
+    """The networks of the unit's ``IPAddressAllow=``, besides loopback.
+
+    systemd checks one list in both directions: the source address of every
+    packet that arrives and the destination of every packet that leaves. The
+    clients' networks (``gateway_allowed_networks``) must be on it or no
+    request gets in, and the service can then also open connections to them;
+    what the list can keep out is every other address. The database and then
+    the Redis host are added, as /32 or /128, when they are addresses outside
+    those networks and not loopback (always allowed). A host name cannot be
+    filtered by address and adds nothing: its network has to be among
+    ``gateway_allowed_networks``. No networks at all means no filter.
+
+    The order is the inventory's, then the database, then Redis, so a second
+    deploy renders the same unit; a network named twice is listed once.
+    """
+    # Each network once, as the inventory spells it, keyed by its value.
+    allowed: dict[ipaddress.IPv4Network | ipaddress.IPv6Network, str] = {}
+    for text in spec.allowed_networks:
+        allowed.setdefault(ipaddress.ip_network(text), text)
+    if not allowed:
+        return []
+    for peer in (spec.database.host, spec.limits.redis_host):
+        if peer is None:
+            continue
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:  # a host name
+            continue
+        if address.is_loopback or any(address in net for net in allowed):
+            continue
+        network = ipaddress.ip_network(address)
+        allowed[network] = str(network)
+    return list(allowed.values())
 
 
 def render_gateway_config(

@@ -10,6 +10,7 @@ import pytest
 from pgfortress.errors import SpecError
 from pgfortress.plan.gateway import (
     GatewayLayout,
+    address_filter,
     render_gateway_config,
     render_gateway_unit,
 )
@@ -67,6 +68,127 @@ def test_unit_is_sandboxed_and_filters_addresses() -> None:
         "User=pgfortress-gw",
     ):
         assert line in unit.splitlines()
+
+
+def allow_list(
+    networks: list[str], database: str = "10.0.0.10", redis: str | None = None
+) -> list[str]:
+    """address_filter for a gateway with these networks and peers."""
+    data = BASE | {
+        "gateway_allowed_networks": networks,
+        "gateway_database": BASE["gateway_database"] | {"host": database},
+    }
+    if redis is not None:
+        data["gateway_limits"] = {
+            "redis_host": redis,
+            "redis_password_secret": "redis/password",
+        }
+    return address_filter(gateway_from_host_data("gw1", data))
+
+
+NET4, NET6 = "192.0.2.0/24", "2001:db8::/64"
+
+
+@pytest.mark.parametrize(
+    ("networks", "database", "redis", "expected"),
+    [
+        pytest.param([], "10.0.0.10", None, [], id="no-networks-no-filter"),
+        pytest.param([], "10.0.0.10", "10.0.0.20", [], id="no-networks-with-redis"),
+        pytest.param(
+            [NET4], "10.0.0.10", None, [NET4, "10.0.0.10/32"], id="ipv4-database"
+        ),
+        pytest.param(
+            [NET4], "2001:db8:1::10", None, [NET4, "2001:db8:1::10/128"], id="ipv6-db"
+        ),
+        pytest.param(
+            [NET4],
+            "2001:0DB8:0001:0000::0010",
+            None,
+            [NET4, "2001:db8:1::10/128"],
+            id="ipv6-database-in-its-short-form",
+        ),
+        pytest.param([NET4], "192.0.2.10", None, [NET4], id="ipv4-covered"),
+        pytest.param([NET6], "2001:db8::10", None, [NET6], id="ipv6-covered"),
+        pytest.param(
+            ["10.0.0.10/32"], "10.0.0.10", None, ["10.0.0.10/32"], id="host-listed"
+        ),
+        pytest.param(
+            [NET6], "10.0.0.10", None, [NET6, "10.0.0.10/32"], id="v4-not-in-v6"
+        ),
+        pytest.param([NET4], "127.0.0.1", None, [NET4], id="loopback-v4"),
+        pytest.param([NET4], "127.0.1.1", None, [NET4], id="loopback-v4-any"),
+        pytest.param([NET4], "::1", None, [NET4], id="loopback-v6"),
+        pytest.param([NET4], "db1.example.net", None, [NET4], id="database-name"),
+        pytest.param(
+            [NET4], "db1", "cache1.example.net", [NET4], id="database-and-redis-names"
+        ),
+        pytest.param(
+            [NET4],
+            "10.0.0.10",
+            "10.0.0.20",
+            [NET4, "10.0.0.10/32", "10.0.0.20/32"],
+            id="database-then-redis",
+        ),
+        pytest.param(
+            [NET4],
+            "db1.example.net",
+            "2001:db8:2::20",
+            [NET4, "2001:db8:2::20/128"],
+            id="redis-by-address-database-by-name",
+        ),
+        pytest.param(
+            [NET4],
+            "10.0.0.10",
+            "10.0.0.10",
+            [NET4, "10.0.0.10/32"],
+            id="redis-on-the-database-host",
+        ),
+        pytest.param(
+            [NET4],
+            "10.0.0.10",
+            "192.0.2.20",
+            [NET4, "10.0.0.10/32"],
+            id="redis-covered",
+        ),
+        pytest.param(
+            [NET4, NET6, NET4], "192.0.2.10", None, [NET4, NET6], id="duplicate-network"
+        ),
+        pytest.param(
+            [NET6, "2001:DB8:0::/64"],
+            "2001:db8::10",
+            None,
+            [NET6],
+            id="duplicate-network-spelled-otherwise",
+        ),
+        pytest.param(
+            ["198.51.100.0/24", NET6, NET4],
+            "10.0.0.10",
+            None,
+            ["198.51.100.0/24", NET6, NET4, "10.0.0.10/32"],
+            id="inventory-order-kept",
+        ),
+    ],
+)
+def test_address_filter(
+    networks: list[str], database: str, redis: str | None, expected: list[str]
+) -> None:
+    assert allow_list(networks, database, redis) == expected
+
+
+def test_address_filter_renders_the_same_unit_every_time() -> None:
+    data = BASE | {
+        "gateway_allowed_networks": [NET6, NET4, NET6],
+        "gateway_limits": {"redis_host": "10.0.0.20", "redis_password_secret": "r"},
+    }
+
+    def unit() -> str:
+        spec = gateway_from_host_data("gw1", data)
+        filtered = spec.model_copy(update={"allowed_networks": address_filter(spec)})
+        return render_gateway_unit(filtered, GatewayLayout())
+
+    (unit_text,) = {unit() for _ in range(3)}
+    allow = f"IPAddressAllow=localhost {NET6} {NET4} 10.0.0.10/32 10.0.0.20/32"
+    assert allow in unit_text.splitlines()
 
 
 @pytest.mark.parametrize(
