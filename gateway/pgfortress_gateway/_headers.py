@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from pgfortress_gateway._lex import show
-from pgfortress_gateway._nodes import Preferences, Returning
+from pgfortress_gateway._nodes import Preferences, Resolution, Returning
 from pgfortress_gateway.errors import RequestError
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
 
 _RANGE = re.compile(r"(?:items=)?([0-9]{1,15})-([0-9]{0,15})")
 _RETURNING: frozenset[str] = frozenset(("minimal", "headers-only", "representation"))
+_RESOLUTION: frozenset[str] = frozenset(("merge-duplicates", "ignore-duplicates"))
 _OBJECT = "application/vnd.pgrst.object+json"
 _ARRAY: frozenset[str] = frozenset(
     ("application/json", "application/vnd.pgrst.array+json", "application/*", "*/*")
@@ -37,7 +38,8 @@ def parse_prefer(text: str) -> Preferences:
     """``Prefer: return=representation, count=exact``; unknown tokens are ignored
     (as PostgREST does), but preferences we would silently get wrong are refused."""
     returning: Returning = "minimal"
-    count = False
+    count = missing_default = False
+    resolution: Resolution | None = None
     for token in text.split(","):
         key, _, value = token.strip().partition("=")
         if key == "return" and value in _RETURNING:
@@ -47,10 +49,14 @@ def parse_prefer(text: str) -> Preferences:
                 raise RequestError("only Prefer: count=exact is supported")
             count = True
         elif key == "resolution":
-            raise RequestError("upsert (Prefer: resolution=…) is not supported")
-        elif key == "missing" and value == "default":
-            raise RequestError("Prefer: missing=default is not supported")
-    return Preferences(returning, count)
+            if value not in _RESOLUTION:
+                raise RequestError(
+                    "use Prefer: resolution=merge-duplicates or ignore-duplicates"
+                )
+            resolution = value  # type: ignore[assignment]
+        elif key == "missing":
+            missing_default = value == "default"
+    return Preferences(returning, count, resolution, missing_default)
 
 
 def check_profile(headers: Mapping[str, str], schema: str, *, writing: bool) -> None:

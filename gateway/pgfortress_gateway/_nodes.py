@@ -24,6 +24,7 @@ __all__ = [
     "Order",
     "Preferences",
     "ReadRequest",
+    "Resolution",
     "Returning",
     "RpcRequest",
     "SelectItem",
@@ -58,6 +59,7 @@ Operator: TypeAlias = Literal[
     "wfts",
 ]
 Returning: TypeAlias = Literal["minimal", "headers-only", "representation"]
+Resolution: TypeAlias = Literal["merge-duplicates", "ignore-duplicates"]
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,15 @@ SelectItem: TypeAlias = Field | Embed
 
 @dataclass(frozen=True)
 class Preferences:
-    """What the ``Prefer`` header asked for; unknown preferences are ignored."""
+    """What the ``Prefer`` header asked for; unknown preferences are ignored.
+
+    ``resolution`` makes an insert an upsert; ``missing_default`` gives a
+    column a row leaves out its DEFAULT rather than NULL."""
 
     returning: Returning = "minimal"
     count: bool = False
+    resolution: Resolution | None = None
+    missing_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,13 +168,33 @@ class ReadRequest:
 
 @dataclass(frozen=True)
 class InsertRequest:
-    """Rows keep only the keys named in ``columns`` (all of them are columns)."""
+    """Rows keep only the keys named in ``columns`` (all of them are columns).
+
+    ``on_conflict`` is the upsert's conflict target (the primary key unless
+    named), set only when ``prefer.resolution`` is."""
 
     relation: str
     columns: tuple[str, ...]
     rows: tuple[Mapping[str, object], ...]
     select: tuple[SelectItem, ...]
     prefer: Preferences = Preferences()
+    on_conflict: tuple[str, ...] = ()
+
+    def batches(self) -> list[tuple[tuple[str, ...], list[Mapping[str, object]]]]:
+        """The rows in groups that each name the same columns, in ``columns``'
+        order, groups in the order they first appear.
+
+        Without ``missing=default`` there is one group naming every column: a
+        key a row leaves out is NULL. With it, each group is inserted naming
+        only its own columns, so PostgreSQL gives the others their DEFAULT,
+        while a key given as null stays NULL."""
+        if not self.prefer.missing_default:
+            return [(self.columns, list(self.rows))]
+        groups: dict[tuple[str, ...], list[Mapping[str, object]]] = {}
+        for row in self.rows:
+            named = tuple(c for c in self.columns if c in row)
+            groups.setdefault(named, []).append(row)
+        return list(groups.items())
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,9 @@ __all__ = [
 ]
 
 _NEEDS_FILTER = "add a filter such as ?id=eq.1"
+# missing=default inserts each set of columns the rows name with its own
+# INSERT; a body naming many different sets would make one huge statement.
+_MAX_KEY_SETS = 100
 
 
 def parse_read(
@@ -120,28 +123,60 @@ def parse_insert(
     target = _relation(relation, cache)
     headers = _write_headers(headers, cache)
     select, rest = _take_select(target, params, cache)
+    prefer = parse_prefer(headers.get("prefer", ""))
     named: tuple[str, ...] | None = None
+    conflict: tuple[str, ...] | None = None
     for key, value in rest:
         if key == "columns" and named is None:
-            named = tuple(_column(target, unquote(c)) for c in split_top(value))
-        elif key == "on_conflict":
-            raise RequestError("upsert (on_conflict) is not supported")
+            named = _column_list(target, value)
+        elif key == "on_conflict" and conflict is None:
+            conflict = _column_list(target, value)
         else:
             raise RequestError(f"unexpected parameter {show(key)} for an insert")
     rows = _rows(body)
     if named is None:
         seen = dict.fromkeys(key for row in rows for key in row)
         named = tuple(_column(target, key) for key in seen)
-    if not named:
+    if not named and not prefer.missing_default:
         raise PayloadError("the body names no column to insert")
     kept = tuple({c: row[c] for c in named if c in row} for row in rows)
-    return InsertRequest(
+    request = InsertRequest(
         target.name,
         named,
         kept,
         select,
-        parse_prefer(headers.get("prefer", "")),
+        prefer,
+        _conflict_target(target, prefer, conflict),
     )
+    if len(request.batches()) > _MAX_KEY_SETS:
+        raise PayloadError(
+            f"with Prefer: missing=default the rows may name at most "
+            f"{_MAX_KEY_SETS} different sets of columns"
+        )
+    return request
+
+
+def _column_list(relation: Relation, text: str) -> tuple[str, ...]:
+    return tuple(_column(relation, unquote(c)) for c in split_top(text))
+
+
+def _conflict_target(
+    relation: Relation, prefer: Preferences, named: tuple[str, ...] | None
+) -> tuple[str, ...]:
+    """The columns an upsert's ON CONFLICT names: ``on_conflict`` or the key."""
+    if prefer.resolution is None:
+        if named is not None:
+            raise RequestError(
+                "on_conflict needs Prefer: resolution=merge-duplicates "
+                "or resolution=ignore-duplicates"
+            )
+        return ()
+    if named is None and not relation.primary_key:
+        raise RequestError(
+            f"{show(relation.name)} has no primary key: name the unique "
+            "columns of the upsert with on_conflict=col1,col2"
+        )
+    return named or relation.primary_key
 
 
 def parse_update(

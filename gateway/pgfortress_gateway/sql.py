@@ -100,25 +100,51 @@ def build_read(request: ReadRequest, cache: SchemaCache, max_rows: int) -> Query
 
 
 def build_insert(request: InsertRequest, cache: SchemaCache) -> Query:
+    """One INSERT per batch of rows naming the same columns (one, unless
+    ``missing=default``), each with the upsert's ON CONFLICT clause."""
     params = Params()
     table = sql.Identifier(cache.schema, request.relation)
-    names = [sql.Identifier(c) for c in request.columns]
-    taken = [sql.SQL("{}.{}").format(sql.Identifier(_BODY), n) for n in names]
-    write = sql.SQL(
-        "INSERT INTO {} AS {} ({}) SELECT {}"
-        " FROM json_populate_recordset(NULL::{}, {}::json) AS {}"
-    ).format(
-        table,
-        sql.Identifier(_TARGET),
-        sql.SQL(", ").join(names),
-        sql.SQL(", ").join(taken),
-        table,
-        params.add(json_text([dict(row) for row in request.rows])),
-        sql.Identifier(_BODY),
-    )
+    conflict = _on_conflict(request)
+    writes: list[sql.Composable] = []
+    for columns, rows in request.batches():
+        names = [sql.Identifier(c) for c in columns]
+        taken = [sql.SQL("{}.{}").format(sql.Identifier(_BODY), n) for n in names]
+        listed = (
+            sql.SQL(" ({})").format(sql.SQL(", ").join(names)) if names else sql.SQL("")
+        )
+        write = sql.SQL(
+            "INSERT INTO {} AS {}{} SELECT {}"
+            " FROM json_populate_recordset(NULL::{}, {}::json) AS {}{}"
+        ).format(
+            table,
+            sql.Identifier(_TARGET),
+            listed,
+            sql.SQL(", ").join(taken),
+            table,
+            params.add(json_text([dict(row) for row in rows])),
+            sql.Identifier(_BODY),
+            conflict,
+        )
+        writes.append(write)
     return _written(
-        write, request.relation, request.select, request.prefer, cache, params
+        writes, request.relation, request.select, request.prefer, cache, params
     )
+
+
+def _on_conflict(request: InsertRequest) -> sql.Composable:
+    """``ON CONFLICT (key) DO NOTHING`` or ``DO UPDATE SET`` every named column
+    to the proposed row's value, as PostgREST does: a column the row leaves
+    out takes its DEFAULT (``missing=default``) or NULL there too."""
+    if request.prefer.resolution is None:
+        return sql.SQL("")
+    target = sql.SQL(", ").join(sql.Identifier(c) for c in request.on_conflict)
+    if request.prefer.resolution == "ignore-duplicates" or not request.columns:
+        return sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(target)
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+        for c in request.columns
+    )
+    return sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(target, assignments)
 
 
 def build_update(request: UpdateRequest, cache: SchemaCache) -> Query:
@@ -144,7 +170,7 @@ def build_update(request: UpdateRequest, cache: SchemaCache) -> Query:
     found = conditions(request.filters, relation, _TARGET, params)
     write += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(found)
     return _written(
-        write, request.relation, request.select, request.prefer, cache, params
+        [write], request.relation, request.select, request.prefer, cache, params
     )
 
 
@@ -158,7 +184,7 @@ def build_delete(request: DeleteRequest, cache: SchemaCache) -> Query:
         sql.SQL(" AND ").join(found),
     )
     return _written(
-        write, request.relation, request.select, request.prefer, cache, params
+        [write], request.relation, request.select, request.prefer, cache, params
     )
 
 
@@ -180,19 +206,21 @@ def _where(request: ReadRequest, params: Params, cache: SchemaCache) -> sql.Comp
 
 
 def _written(
-    write: sql.Composable,
+    writes: list[sql.Composable],
     relation: str,
     select: tuple[SelectItem, ...],
     prefer: Preferences,
     cache: SchemaCache,
     params: Params,
 ) -> Query:
-    """Wrap a write in a CTE and shape its answer after ``Prefer: return=``."""
+    """Wrap the writes in CTEs and shape their answer after ``Prefer: return=``.
+
+    One write is ``pgf_0`` itself; several (the batches of an insert) are
+    ``pgf_write_1``, ``pgf_write_2``… and ``pgf_0`` is their rows one after
+    the other."""
     if prefer.returning == "minimal":
-        statement = sql.SQL(
-            "WITH {} AS ({}) SELECT NULL::text AS body, NULL::bigint AS total"
-        )
-        return _finish(statement.format(sql.Identifier(_TOP), write), params)
+        statement = sql.SQL("WITH {} SELECT NULL::text AS body, NULL::bigint AS total")
+        return _finish(statement.format(_ctes(writes, None)), params)
     returning: sql.Composable
     if prefer.returning == "headers-only":
         key = cache.relations[relation].primary_key
@@ -204,15 +232,37 @@ def _written(
         returning = sql.SQL(", ").join(returned) if key else sql.SQL("1")
     else:
         returning = sql.SQL("{}.*").format(sql.Identifier(_TARGET))
-    write = sql.SQL("{} RETURNING {}").format(write, returning)
     rows = sql.SQL("SELECT {} FROM {}").format(
         select_list(select, _TOP, cache, params), sql.Identifier(_TOP)
     )
-    answer = sql.SQL(
-        "WITH {} AS ({}) SELECT {} AS body, (SELECT count(*) FROM {}) AS total"
-    )
+    answer = sql.SQL("WITH {} SELECT {} AS body, (SELECT count(*) FROM {}) AS total")
     top = sql.Identifier(_TOP)
-    return _finish(answer.format(top, write, aggregate(rows), top), params)
+    return _finish(
+        answer.format(_ctes(writes, returning), aggregate(rows), top), params
+    )
+
+
+def _ctes(
+    writes: list[sql.Composable], returning: sql.Composable | None
+) -> sql.Composable:
+    """``pgf_0 AS (write RETURNING …)``, or one CTE per write and ``pgf_0``
+    their union; without ``returning`` nothing is read back."""
+    ending = (
+        sql.SQL("") if returning is None else sql.SQL(" RETURNING {}").format(returning)
+    )
+    if len(writes) == 1:
+        return sql.SQL("{} AS ({}{})").format(sql.Identifier(_TOP), writes[0], ending)
+    names = [sql.Identifier(f"pgf_write_{n}") for n in range(1, len(writes) + 1)]
+    ctes = [
+        sql.SQL("{} AS ({}{})").format(name, write, ending)
+        for name, write in zip(names, writes, strict=True)
+    ]
+    if returning is not None:
+        union = sql.SQL(" UNION ALL ").join(
+            sql.SQL("SELECT * FROM {}").format(name) for name in names
+        )
+        ctes.append(sql.SQL("{} AS ({})").format(sql.Identifier(_TOP), union))
+    return sql.SQL(", ").join(ctes)
 
 
 def _finish(statement: sql.Composable, params: Params) -> Query:
@@ -226,13 +276,19 @@ def refusal(error: BaseException) -> RequestError | None:
 
     An unknown text search configuration in ``fts(klingon).x`` is bound as a
     ``regconfig`` value, so PostgreSQL refuses it with ``undefined_object``.
-    The error may arrive as it is or as the cause of a mapped error; the
-    server's text is never repeated.
+    An upsert whose body holds one key twice would make ``ON CONFLICT DO
+    UPDATE`` change a row twice (``cardinality_violation``). The error may
+    arrive as it is or as the cause of a mapped error; the server's text is
+    never repeated.
     """
     cause = error if isinstance(error, psycopg.Error) else error.__cause__
     if isinstance(cause, psycopg.errors.UndefinedObject):
         return RequestError(
             "the request names something the database does not know, "
             "such as a text search configuration"
+        )
+    if isinstance(cause, psycopg.errors.CardinalityViolation):
+        return RequestError(
+            "one row would be changed twice: the body holds the same key twice"
         )
     return None

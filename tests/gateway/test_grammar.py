@@ -418,6 +418,14 @@ def test_hint_picks_one_foreign_key(select: str, fk: str) -> None:
         ("return=headers-only, count=exact", Preferences("headers-only", True)),
         ("count=exact,return=minimal,tx=commit", Preferences("minimal", True)),
         ("return=bogus", Preferences()),
+        (
+            "resolution=merge-duplicates, missing=default",
+            Preferences(resolution="merge-duplicates", missing_default=True),
+        ),
+        (
+            "return=representation,resolution=ignore-duplicates,missing=null",
+            Preferences("representation", resolution="ignore-duplicates"),
+        ),
     ],
 )
 def test_prefer(header: str, expected: Preferences) -> None:
@@ -447,6 +455,92 @@ def test_insert_takes_the_union_of_keys_or_the_columns_param() -> None:
         "customers", [("columns", "name")], NO_HEADERS, {"name": "a", "junk": 1}, CACHE
     )
     assert (narrowed.columns, narrowed.rows) == (("name",), ({"name": "a"},))
+
+
+@pytest.mark.parametrize(
+    ("relation", "params", "prefer", "target"),
+    [
+        ("customers", [], "resolution=merge-duplicates", ("id",)),
+        (
+            "customers",
+            [("on_conflict", "email")],
+            "resolution=merge-duplicates",
+            ("email",),
+        ),
+        (
+            "shipments",
+            [("on_conflict", 'sender_id,"receiver_id"')],
+            "resolution=ignore-duplicates",
+            ("sender_id", "receiver_id"),
+        ),
+        ("customers", [], "return=representation", ()),
+    ],
+)
+def test_upsert_takes_on_conflict_or_the_primary_key(
+    relation: str, params: list[tuple[str, str]], prefer: str, target: tuple[str, ...]
+) -> None:
+    body = {"name": "a"} if relation == "customers" else {"id": 1}
+    request = parse_insert(relation, params, {"Prefer": prefer}, body, CACHE)
+    assert request.on_conflict == target
+
+
+@pytest.mark.parametrize(
+    ("relation", "params", "prefer", "message"),
+    [
+        (
+            "shipments",
+            [],
+            "resolution=merge-duplicates",
+            "'shipments' has no primary key",
+        ),
+        (
+            "customers",
+            [("on_conflict", "nope")],
+            "resolution=merge-duplicates",
+            "column 'nope'",
+        ),
+        ("customers", [("on_conflict", "id")], "return=minimal", "on_conflict needs"),
+        ("customers", [], "resolution=merge", "merge-duplicates or ignore-duplicates"),
+    ],
+)
+def test_bad_upserts(
+    relation: str, params: list[tuple[str, str]], prefer: str, message: str
+) -> None:
+    with pytest.raises(RequestError, match=message):
+        parse_insert(relation, params, {"Prefer": prefer}, {"id": 1}, CACHE)
+
+
+def test_missing_default_groups_rows_by_the_columns_they_name() -> None:
+    body = [
+        {"name": None},
+        {"vip": True},
+        {"name": "b"},
+        {},
+        {"vip": False, "name": "c"},
+    ]
+    request = parse_insert("customers", [], {"Prefer": "missing=default"}, body, CACHE)
+    assert request.columns == ("name", "vip")
+    assert request.batches() == [
+        (("name",), [{"name": None}, {"name": "b"}]),
+        (("vip",), [{"vip": True}]),
+        ((), [{}]),
+        (("name", "vip"), [{"vip": False, "name": "c"}]),
+    ]
+    plain = parse_insert("customers", [], {}, body, CACHE)
+    assert plain.batches() == [(("name", "vip"), list(plain.rows))]
+
+
+def test_missing_default_allows_an_empty_object_but_not_too_many_column_sets() -> None:
+    prefer = {"Prefer": "missing=default"}
+    assert parse_insert("customers", [], prefer, {}, CACHE).batches() == [((), [{}])]
+    names = list(make_cache().relations["events"].columns)
+    rows = [
+        {name: 1 for bit, name in enumerate(names) if mask >> bit & 1}
+        for mask in range(101)
+    ]
+    with pytest.raises(PayloadError, match="at most 100 different sets"):
+        parse_insert("events", [], prefer, rows, CACHE)
+    parse_insert("events", [], prefer, rows[:100], CACHE)
 
 
 def test_update_and_delete_need_a_filter_and_keep_it() -> None:
@@ -667,7 +761,7 @@ def test_bad_reads_are_refused_with_a_clear_message(
         ({"nope": 1}, [], "column 'nope'"),
         ({}, [], "no column"),
         ({"name": "a"}, [("columns", "name,nope")], "column 'nope'"),
-        ({"name": "a"}, [("on_conflict", "id")], "upsert"),
+        ({"name": "a"}, [("on_conflict", "id")], "on_conflict needs Prefer"),
         ({"name": "a"}, [("id", "eq.1")], "unexpected parameter"),
     ],
 )

@@ -338,6 +338,106 @@ def _writes() -> list[tuple[Callable[[], Query], str, tuple[object, ...]]]:
     ]
 
 
+def _insert(body: object, prefer: str, query: str = "") -> Query:
+    params = _q(query) if query else []
+    request = parse_insert("customers", params, {"Prefer": prefer}, body, CACHE)
+    return build_insert(request, CACHE)
+
+
+# Each was run on PostgreSQL 15 (an explicit null stays NULL, a missing key
+# takes the DEFAULT, merge replaces and ignore keeps the existing row).
+UPSERTS: list[tuple[Callable[[], Query], str, tuple[object, ...]]] = [
+    (
+        lambda: _insert(
+            [{"id": 1, "name": "a"}],
+            "return=representation,resolution=merge-duplicates",
+        ),
+        'WITH "pgf_0" AS (INSERT INTO "shop"."customers" AS "pgf_target" '
+        '("id", "name") SELECT "pgf_body"."id", "pgf_body"."name" FROM '
+        'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", '
+        '"name" = EXCLUDED."name" RETURNING "pgf_target".*) SELECT (SELECT '
+        "coalesce(json_agg(pgf_page.*), '[]')::text FROM (SELECT \"pgf_0\".* "
+        'FROM "pgf_0") AS pgf_page) AS body, (SELECT count(*) FROM "pgf_0") '
+        "AS total",
+        ('[{"id": 1, "name": "a"}]',),
+    ),
+    (
+        lambda: _insert(
+            {"email": "a@x", "vip": True},
+            "resolution=ignore-duplicates",
+            "on_conflict=email",
+        ),
+        'WITH "pgf_0" AS (INSERT INTO "shop"."customers" AS "pgf_target" '
+        '("email", "vip") SELECT "pgf_body"."email", "pgf_body"."vip" FROM '
+        'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" ON CONFLICT ("email") DO NOTHING) SELECT NULL::text AS '
+        "body, NULL::bigint AS total",
+        ('[{"email": "a@x", "vip": true}]',),
+    ),
+    (
+        lambda: _insert(
+            [{"name": None}, {"vip": True}, {"name": "b"}],
+            "return=headers-only,missing=default",
+        ),
+        'WITH "pgf_write_1" AS (INSERT INTO "shop"."customers" AS '
+        '"pgf_target" ("name") SELECT "pgf_body"."name" FROM '
+        'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" RETURNING "pgf_target"."id"), "pgf_write_2" AS (INSERT '
+        'INTO "shop"."customers" AS "pgf_target" ("vip") SELECT '
+        '"pgf_body"."vip" FROM '
+        'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" RETURNING "pgf_target"."id"), "pgf_0" AS (SELECT * FROM '
+        '"pgf_write_1" UNION ALL SELECT * FROM "pgf_write_2") SELECT (SELECT '
+        'coalesce(json_agg(pgf_page.*), \'[]\')::text FROM (SELECT "pgf_0"."id" '
+        'AS "id" FROM "pgf_0") AS pgf_page) AS body, (SELECT count(*) FROM '
+        '"pgf_0") AS total',
+        ('[{"name": null}, {"name": "b"}]', '[{"vip": true}]'),
+    ),
+    (
+        lambda: _insert(
+            [{"id": 1, "vip": False}, {}], "missing=default,resolution=merge-duplicates"
+        ),
+        'WITH "pgf_write_1" AS (INSERT INTO "shop"."customers" AS '
+        '"pgf_target" ("id", "vip") SELECT "pgf_body"."id", "pgf_body"."vip" '
+        'FROM json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", '
+        '"vip" = EXCLUDED."vip"), "pgf_write_2" AS (INSERT INTO '
+        '"shop"."customers" AS "pgf_target" SELECT  FROM '
+        'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" ON CONFLICT ("id") DO UPDATE SET "id" = EXCLUDED."id", '
+        '"vip" = EXCLUDED."vip") SELECT NULL::text AS body, NULL::bigint AS '
+        "total",
+        ('[{"id": 1, "vip": false}]', "[{}]"),
+    ),
+    (
+        lambda: _insert({}, "missing=default,resolution=merge-duplicates"),
+        'WITH "pgf_0" AS (INSERT INTO "shop"."customers" AS "pgf_target" '
+        'SELECT  FROM json_populate_recordset(NULL::"shop"."customers", '
+        '%s::json) AS "pgf_body" ON CONFLICT ("id") DO NOTHING) SELECT '
+        "NULL::text AS body, NULL::bigint AS total",
+        ("[{}]",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected", "params"), UPSERTS, ids=[str(n) for n in range(5)]
+)
+def test_upserts_and_missing_default(
+    build: Callable[[], Query], expected: str, params: tuple[object, ...]
+) -> None:
+    query = build()
+    assert query.sql.as_string(None) == expected
+    assert query.params == params
+
+
+def test_a_key_twice_in_an_upsert_body_is_a_400() -> None:
+    refused = refusal(psycopg.errors.CardinalityViolation("cannot affect row"))
+    assert refused is not None
+    assert (refused.status, "same key twice" in refused.message) == (400, True)
+
+
 @pytest.mark.parametrize(("build", "expected", "params"), _writes())
 def test_writes(
     build: Callable[[], Query], expected: str, params: tuple[object, ...]
