@@ -179,6 +179,7 @@ class InsertRequest:
     select: tuple[SelectItem, ...]
     prefer: Preferences = Preferences()
     on_conflict: tuple[str, ...] = ()
+    singular: bool = False
 
     def batches(self) -> list[tuple[tuple[str, ...], list[Mapping[str, object]]]]:
         """The rows in groups that each name the same columns, in ``columns``'
@@ -199,11 +200,15 @@ class InsertRequest:
 
 @dataclass(frozen=True)
 class UpdateRequest:
+    """``singular``, as on every write: the client asked for one object, so
+    the change must touch exactly one row or be undone."""
+
     relation: str
     values: Mapping[str, object]
     filters: tuple[Condition, ...]
     select: tuple[SelectItem, ...]
     prefer: Preferences = Preferences()
+    singular: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,7 @@ class DeleteRequest:
     filters: tuple[Condition, ...]
     select: tuple[SelectItem, ...]
     prefer: Preferences = Preferences()
+    singular: bool = False
 
 
 @dataclass(frozen=True)

@@ -261,26 +261,33 @@ class Gateway:
                     identity, builder.build_read(read, cache, api.max_rows)
                 )
                 return _read_response(row, read, method == "HEAD")
+            write: grammar.InsertRequest | grammar.UpdateRequest | grammar.DeleteRequest
             if method == "POST":
-                insert = grammar.parse_insert(path, params, headers, body, cache)
-                row = await self._run(identity, builder.build_insert(insert, cache))
-                return _write_response(row, 201)
-            if method == "PATCH":
-                update = grammar.parse_update(path, params, headers, body, cache)
-                row = await self._run(identity, builder.build_update(update, cache))
-                return _write_response(row, 200)
-            if method == "DELETE":
-                delete = grammar.parse_delete(path, params, headers, cache)
-                row = await self._run(identity, builder.build_delete(delete, cache))
-                return _write_response(row, 200)
+                write = grammar.parse_insert(path, params, headers, body, cache)
+                query = builder.build_insert(write, cache)
+            elif method == "PATCH":
+                write = grammar.parse_update(path, params, headers, body, cache)
+                query = builder.build_update(write, cache)
+            elif method == "DELETE":
+                write = grammar.parse_delete(path, params, headers, cache)
+                query = builder.build_delete(write, cache)
+            else:
+                raise RequestError(f"method {method} is not supported here", status=405)
+            row = await self._run(identity, query)
+            if write.singular and row and row[0] is not None:
+                # The statement touched exactly one row, or it failed and was
+                # undone (see sql.py): answer that row as an object.
+                row = (grammar.single_object(row[0]), *row[1:])
+            return _write_response(row, 201 if method == "POST" else 200)
         except (GatewayError, psycopg.Error) as error:
-            # Database errors only a request can cause, which the database
-            # layer leaves unmapped (an unknown text search configuration).
+            # Database errors only the request can cause that the database
+            # layer leaves unmapped or maps too broadly: an unknown text search
+            # configuration, a key twice in an upsert, a one-object write that
+            # touched another number of rows (406, and undone).
             refused = builder.refusal(error)
             if refused is None:
                 raise
             raise refused from error
-        raise RequestError(f"method {method} is not supported here", status=405)
 
     async def _visible(self, identity: Identity) -> SchemaCache:
         """The part of the schema the caller's role may use at all.

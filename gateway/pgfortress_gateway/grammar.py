@@ -101,7 +101,8 @@ def parse_read(
 
 def single_object(body: str) -> str:
     """The one row of a JSON array answer, for a client that asked for an object
-    (:attr:`ReadRequest.singular`); 406 when there is not exactly one."""
+    (``singular`` on a request); 406 when there is not exactly one. A write's
+    statement has already checked its count and undone itself otherwise."""
     rows = json.loads(body)
     if not isinstance(rows, list) or len(rows) != 1:
         count = len(rows) if isinstance(rows, list) else 0
@@ -147,6 +148,7 @@ def parse_insert(
         select,
         prefer,
         _conflict_target(target, prefer, conflict),
+        wants_object(headers),
     )
     if len(request.batches()) > _MAX_KEY_SETS:
         raise PayloadError(
@@ -194,7 +196,8 @@ def parse_update(
     values = {_column(target, str(key)): value for key, value in body.items()}
     select, filters = _write_filters(target, params, cache)
     prefer = parse_prefer(headers.get("prefer", ""))
-    return UpdateRequest(target.name, values, filters, select, prefer)
+    singular = wants_object(headers)
+    return UpdateRequest(target.name, values, filters, select, prefer, singular)
 
 
 def parse_delete(
@@ -208,7 +211,7 @@ def parse_delete(
     headers = _write_headers(headers, cache)
     select, filters = _write_filters(target, params, cache)
     prefer = parse_prefer(headers.get("prefer", ""))
-    return DeleteRequest(target.name, filters, select, prefer)
+    return DeleteRequest(target.name, filters, select, prefer, wants_object(headers))
 
 
 def parse_rpc(
@@ -360,18 +363,9 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _write_headers(headers: Mapping[str, str], cache: SchemaCache) -> dict[str, str]:
-    """Lower-cased headers of a write, its profile checked.
-
-    A single object is refused on writes: the row count would only be known
-    after the change is committed, too late to undo it as PostgREST does."""
+    """Lower-cased headers of a write, its profile checked."""
     lowered = _lower(headers)
     check_profile(lowered, cache.schema, writing=True)
-    if wants_object(lowered):
-        raise RequestError(
-            "a single JSON object is only answered to reads; "
-            "accept application/json on writes",
-            status=406,
-        )
     return lowered
 
 

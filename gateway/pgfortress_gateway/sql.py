@@ -18,6 +18,7 @@ Names come only from the catalog check in :mod:`grammar` and go through
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -28,10 +29,8 @@ from pgfortress_gateway._nodes import (
     DeleteRequest,
     Field,
     InsertRequest,
-    Preferences,
     ReadRequest,
     RpcRequest,
-    SelectItem,
     UpdateRequest,
 )
 from pgfortress_gateway._render import (
@@ -59,6 +58,21 @@ __all__ = [
 ]
 
 _TOP = "pgf_0"  # the alias of the requested relation (or of the written rows)
+# A write that must answer one object (Accept: application/vnd.pgrst.object+json)
+# and touched another number of rows has to be undone, as in PostgREST. The
+# gateway sends the statement and the commit together (database.py: one
+# pipeline, one implicit transaction), so it cannot look at the count and
+# then choose to roll back: the statement itself must fail, which aborts the
+# transaction. It does so with no function of its own (none exists in every
+# database): when the count is not 1, it casts "pgf-single-object:<count>" to
+# bigint. That cast always fails, with invalid_text_representation, and the
+# text is quoted verbatim in the message whatever the server's language; the
+# count is not a constant, so the planner cannot fold the cast and fail a
+# statement that touched one row. refusal() recognises the marker and answers
+# 406. A client could provoke the same error by filtering on that very text,
+# and would get a 406 instead of a 400 for a statement that was undone anyway.
+_SINGLE = "pgf-single-object:"
+_SINGLE_COUNT = re.compile(re.escape(_SINGLE) + "([0-9]+)")
 _TARGET = "pgf_target"  # the relation an INSERT/UPDATE/DELETE writes to
 _BODY = "pgf_body"  # the JSON body seen as a record of the relation's type
 
@@ -126,9 +140,7 @@ def build_insert(request: InsertRequest, cache: SchemaCache) -> Query:
             conflict,
         )
         writes.append(write)
-    return _written(
-        writes, request.relation, request.select, request.prefer, cache, params
-    )
+    return _written(writes, request, cache, params)
 
 
 def _on_conflict(request: InsertRequest) -> sql.Composable:
@@ -169,9 +181,7 @@ def build_update(request: UpdateRequest, cache: SchemaCache) -> Query:
     relation = cache.relations[request.relation]
     found = conditions(request.filters, relation, _TARGET, params)
     write += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(found)
-    return _written(
-        [write], request.relation, request.select, request.prefer, cache, params
-    )
+    return _written([write], request, cache, params)
 
 
 def build_delete(request: DeleteRequest, cache: SchemaCache) -> Query:
@@ -183,15 +193,20 @@ def build_delete(request: DeleteRequest, cache: SchemaCache) -> Query:
         sql.Identifier(_TARGET),
         sql.SQL(" AND ").join(found),
     )
-    return _written(
-        [write], request.relation, request.select, request.prefer, cache, params
-    )
+    return _written([write], request, cache, params)
 
 
 def build_rpc(request: RpcRequest, cache: SchemaCache, max_rows: int) -> Query:
     """Call with named arguments; sets become a JSON array, scalars ``to_json``."""
     params = Params()
     body = rpc_body(request, cache, max_rows, params)
+    if request.singular:  # a set, as JSON array text: exactly one element
+        answer = sql.SQL(
+            "SELECT pgf_call.body AS body, {} AS total FROM (SELECT {} AS body) "
+            "AS pgf_call"
+        )
+        count = sql.SQL("json_array_length(pgf_call.body::json)")
+        return _finish(answer.format(_single(count), body), params)
     answer = sql.SQL("SELECT {} AS body, NULL::bigint AS total")
     return _finish(answer.format(body), params)
 
@@ -207,9 +222,7 @@ def _where(request: ReadRequest, params: Params, cache: SchemaCache) -> sql.Comp
 
 def _written(
     writes: list[sql.Composable],
-    relation: str,
-    select: tuple[SelectItem, ...],
-    prefer: Preferences,
+    request: InsertRequest | UpdateRequest | DeleteRequest,
     cache: SchemaCache,
     params: Params,
 ) -> Query:
@@ -217,13 +230,18 @@ def _written(
 
     One write is ``pgf_0`` itself; several (the batches of an insert) are
     ``pgf_write_1``, ``pgf_write_2``… and ``pgf_0`` is their rows one after
-    the other."""
-    if prefer.returning == "minimal":
+    the other. A write that must answer one object is counted even when
+    nothing is returned, and undone unless it touched one row."""
+    prefer, select = request.prefer, request.select
+    top = sql.Identifier(_TOP)
+    if prefer.returning == "minimal" and not request.singular:
         statement = sql.SQL("WITH {} SELECT NULL::text AS body, NULL::bigint AS total")
         return _finish(statement.format(_ctes(writes, None)), params)
     returning: sql.Composable
-    if prefer.returning == "headers-only":
-        key = cache.relations[relation].primary_key
+    if prefer.returning == "minimal":
+        returning = sql.SQL("1")
+    elif prefer.returning == "headers-only":
+        key = cache.relations[request.relation].primary_key
         select = tuple(Field(column) for column in key)
         returned = [
             sql.SQL("{}.{}").format(sql.Identifier(_TARGET), sql.Identifier(c))
@@ -232,14 +250,25 @@ def _written(
         returning = sql.SQL(", ").join(returned) if key else sql.SQL("1")
     else:
         returning = sql.SQL("{}.*").format(sql.Identifier(_TARGET))
-    rows = sql.SQL("SELECT {} FROM {}").format(
-        select_list(select, _TOP, cache, params), sql.Identifier(_TOP)
-    )
-    answer = sql.SQL("WITH {} SELECT {} AS body, (SELECT count(*) FROM {}) AS total")
-    top = sql.Identifier(_TOP)
-    return _finish(
-        answer.format(_ctes(writes, returning), aggregate(rows), top), params
-    )
+    body: sql.Composable = sql.SQL("NULL::text")
+    if prefer.returning != "minimal":
+        rows = sql.SQL("SELECT {} FROM {}").format(
+            select_list(select, _TOP, cache, params), top
+        )
+        body = aggregate(rows)
+    count: sql.Composable = sql.SQL("count(*)")
+    if request.singular:
+        count = _single(count)
+    answer = sql.SQL("WITH {} SELECT {} AS body, (SELECT {} FROM {}) AS total")
+    return _finish(answer.format(_ctes(writes, returning), body, count, top), params)
+
+
+def _single(count: sql.Composable) -> sql.Composable:
+    """``count`` if it is 1, else the failing cast that undoes the statement
+    (see the comment at :data:`_SINGLE`)."""
+    return sql.SQL(
+        "CASE WHEN {count} = 1 THEN {count} ELSE ({marker} || {count})::bigint END"
+    ).format(count=count, marker=sql.Literal(_SINGLE))
 
 
 def _ctes(
@@ -277,7 +306,9 @@ def refusal(error: BaseException) -> RequestError | None:
     An unknown text search configuration in ``fts(klingon).x`` is bound as a
     ``regconfig`` value, so PostgreSQL refuses it with ``undefined_object``.
     An upsert whose body holds one key twice would make ``ON CONFLICT DO
-    UPDATE`` change a row twice (``cardinality_violation``). The error may
+    UPDATE`` change a row twice (``cardinality_violation``). A write that had
+    to answer one object fails on purpose when it touched another number of
+    rows (see :data:`_SINGLE`); that is a 406. The error may
     arrive as it is or as the cause of a mapped error; the server's text is
     never repeated.
     """
@@ -291,4 +322,12 @@ def refusal(error: BaseException) -> RequestError | None:
         return RequestError(
             "one row would be changed twice: the body holds the same key twice"
         )
+    if isinstance(cause, psycopg.errors.InvalidTextRepresentation):
+        found = _SINGLE_COUNT.search(cause.diag.message_primary or str(cause))
+        if found is not None:
+            return RequestError(
+                f"a single JSON object was asked for, but {found.group(1)} rows "
+                "matched; nothing was changed",
+                status=406,
+            )
     return None

@@ -169,3 +169,69 @@ def test_an_unknown_text_search_configuration_is_a_400(
     answer = client.get("/events?body=fts(klingon).x")
     assert answer.status_code == 400
     assert "klingon" not in answer.text
+
+
+ONE = {"Accept": "application/vnd.pgrst.object+json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [
+        ("POST", "/customers", 201),
+        ("PATCH", "/customers?id=eq.1", 200),
+        ("DELETE", "/customers?id=eq.1", 200),
+    ],
+)
+def test_a_one_object_write_answers_its_row_as_an_object(
+    client: Client, database: Recorder, method: str, url: str, status: int
+) -> None:
+    database.answer = ('[{"id": 1, "name": "Ada"}]', 1)
+    headers = ONE | {"Prefer": "return=representation"}
+    body = None if method == "DELETE" else {"name": "Ada"}
+    answer = client.request(method, url, headers=headers, json=body)
+    assert (answer.status_code, answer.json()) == (status, {"id": 1, "name": "Ada"})
+    assert "pgf-single-object:" in database.text
+
+
+def test_a_one_object_write_without_representation_answers_no_body(
+    client: Client, database: Recorder
+) -> None:
+    database.answer = (None, 1)
+    answer = client.post("/customers", headers=ONE, json={"name": "Ada"})
+    assert (answer.status_code, answer.content) == (201, b"")
+    assert "RETURNING 1" in database.text
+
+
+def test_a_one_object_write_that_touched_other_rows_is_406(
+    client: Client, database: Recorder
+) -> None:
+    # What database.py raises for the failed check: the cast error, mapped
+    # to a 400 with the server's error as its cause.
+    failed = RequestError("a value is not valid for its column")
+    failed.__cause__ = psycopg.errors.InvalidTextRepresentation(
+        'invalid input syntax for type bigint: "pgf-single-object:3"'
+    )
+    database.answer = failed
+    answer = client.request(
+        "PATCH", "/customers?vip=is.true", headers=ONE, json={"vip": False}
+    )
+    assert answer.status_code == 406
+    assert answer.json() == {
+        "code": "PGF406",
+        "message": "a single JSON object was asked for, but 3 rows matched; "
+        "nothing was changed",
+    }
+
+
+def test_other_bad_values_stay_400(client: Client, database: Recorder) -> None:
+    failed = RequestError("a value is not valid for its column")
+    failed.__cause__ = psycopg.errors.InvalidTextRepresentation('integer: "x"')
+    database.answer = failed
+    answer = client.request(
+        "PATCH", "/customers?id=eq.x", headers=ONE, json={"vip": False}
+    )
+    assert (answer.status_code, answer.json()["message"]) == (
+        400,
+        "a value is not valid for its column",
+    )
+    assert database.queries

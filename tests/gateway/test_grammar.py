@@ -906,13 +906,13 @@ def test_a_schema_other_than_the_exposed_one_is_406(
     assert "'shop'" in str(caught.value)
 
 
-def test_writes_refuse_to_answer_one_object() -> None:
+def test_writes_may_ask_for_one_object() -> None:
     one = {"Accept": "application/vnd.pgrst.object+json"}
-    with pytest.raises(RequestError) as caught:
-        parse_insert("customers", [], one, {"name": "a"}, CACHE)
-    assert caught.value.status == 406
-    with pytest.raises(RequestError):
-        parse_update("customers", [("id", "eq.1")], one, {"vip": True}, CACHE)
+    where = [("id", "eq.1")]
+    assert parse_insert("customers", [], one, {"name": "a"}, CACHE).singular
+    assert parse_update("customers", where, one, {"vip": True}, CACHE).singular
+    assert parse_delete("customers", where, one, CACHE).singular
+    assert not parse_delete("customers", where, CLIENT_HEADERS, CACHE).singular
 
 
 def test_single_object_takes_the_only_row_or_is_406() -> None:

@@ -438,6 +438,122 @@ def test_a_key_twice_in_an_upsert_body_is_a_400() -> None:
     assert (refused.status, "same key twice" in refused.message) == (400, True)
 
 
+ONE = {"Accept": "application/vnd.pgrst.object+json"}
+
+
+def _update(where: list[tuple[str, str]], values: object, prefer: str) -> Query:
+    headers = ONE | {"Prefer": prefer}
+    return build_update(parse_update("customers", where, headers, values, CACHE), CACHE)
+
+
+def _singular_insert(body: object, prefer: str) -> Query:
+    headers = ONE | {"Prefer": prefer}
+    return build_insert(parse_insert("customers", [], headers, body, CACHE), CACHE)
+
+
+def _delete(where: list[tuple[str, str]], prefer: str) -> Query:
+    headers = ONE | {"Prefer": prefer}
+    return build_delete(parse_delete("customers", where, headers, CACHE), CACHE)
+
+
+# A write that must answer one object counts its rows even when it returns
+# none, and fails (so PostgreSQL undoes it) unless the count is 1. Each was
+# run on PostgreSQL 15: one row answers, two rows fail with the marker.
+SINGULAR_WRITES: list[tuple[Callable[[], Query], str, tuple[object, ...]]] = [
+    (
+        lambda: _update([("id", "eq.1")], {"vip": False}, ""),
+        'WITH "pgf_0" AS (UPDATE "shop"."customers" AS "pgf_target" SET "vip" '
+        '= "pgf_body"."vip" FROM '
+        'json_populate_record(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" WHERE "pgf_target"."id" = %s::integer RETURNING 1) SELECT '
+        "NULL::text AS body, (SELECT CASE WHEN count(*) = 1 THEN count(*) "
+        "ELSE ('pgf-single-object:' || count(*))::bigint END FROM \"pgf_0\") AS "
+        "total",
+        ('{"vip": false}', "1"),
+    ),
+    (
+        lambda: _update([("vip", "is.true")], {"vip": False}, "return=representation"),
+        'WITH "pgf_0" AS (UPDATE "shop"."customers" AS "pgf_target" SET "vip" '
+        '= "pgf_body"."vip" FROM '
+        'json_populate_record(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" WHERE "pgf_target"."vip" IS TRUE RETURNING '
+        '"pgf_target".*) SELECT (SELECT coalesce(json_agg(pgf_page.*), '
+        '\'[]\')::text FROM (SELECT "pgf_0".* FROM "pgf_0") AS pgf_page) AS '
+        "body, (SELECT CASE WHEN count(*) = 1 THEN count(*) ELSE "
+        "('pgf-single-object:' || count(*))::bigint END FROM \"pgf_0\") AS "
+        "total",
+        ('{"vip": false}',),
+    ),
+    (
+        lambda: _singular_insert([{"name": "a"}, {"vip": True}], "missing=default"),
+        'WITH "pgf_write_1" AS (INSERT INTO "shop"."customers" AS '
+        '"pgf_target" ("name") SELECT "pgf_body"."name" FROM '
+        'json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" RETURNING 1), "pgf_write_2" AS (INSERT INTO '
+        '"shop"."customers" AS "pgf_target" ("vip") SELECT "pgf_body"."vip" '
+        'FROM json_populate_recordset(NULL::"shop"."customers", %s::json) AS '
+        '"pgf_body" RETURNING 1), "pgf_0" AS (SELECT * FROM "pgf_write_1" '
+        'UNION ALL SELECT * FROM "pgf_write_2") SELECT NULL::text AS body, '
+        "(SELECT CASE WHEN count(*) = 1 THEN count(*) ELSE "
+        "('pgf-single-object:' || count(*))::bigint END FROM \"pgf_0\") AS "
+        "total",
+        ('[{"name": "a"}]', '[{"vip": true}]'),
+    ),
+    (
+        lambda: _delete([("id", "eq.3")], "return=headers-only"),
+        'WITH "pgf_0" AS (DELETE FROM "shop"."customers" AS "pgf_target" '
+        'WHERE "pgf_target"."id" = %s::integer RETURNING "pgf_target"."id") '
+        "SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM "
+        '(SELECT "pgf_0"."id" AS "id" FROM "pgf_0") AS pgf_page) AS body, '
+        "(SELECT CASE WHEN count(*) = 1 THEN count(*) ELSE "
+        "('pgf-single-object:' || count(*))::bigint END FROM \"pgf_0\") AS "
+        "total",
+        ("3",),
+    ),
+    (
+        lambda: build_rpc(
+            parse_rpc("big_orders", [("id", "eq.10")], {}, CACHE, ONE), CACHE, 100
+        ),
+        "SELECT pgf_call.body AS body, CASE WHEN "
+        "json_array_length(pgf_call.body::json) = 1 THEN "
+        "json_array_length(pgf_call.body::json) ELSE ('pgf-single-object:' || "
+        "json_array_length(pgf_call.body::json))::bigint END AS total FROM "
+        "(SELECT (SELECT coalesce(json_agg(pgf_page.*), '[]')::text FROM "
+        '(SELECT "pgf_0".* FROM "shop"."big_orders"() AS "pgf_0" WHERE '
+        '"pgf_0"."id" = %s::bigint LIMIT %s) AS pgf_page) AS body) AS pgf_call',
+        ("10", 100),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "expected", "params"),
+    SINGULAR_WRITES,
+    ids=["update", "update-representation", "insert-batches", "delete", "rpc"],
+)
+def test_one_object_writes_are_undone_unless_one_row(
+    build: Callable[[], Query], expected: str, params: tuple[object, ...]
+) -> None:
+    query = build()
+    assert query.sql.as_string(None) == expected
+    assert query.params == params
+
+
+def test_the_failed_one_object_check_is_a_406() -> None:
+    marker = psycopg.errors.InvalidTextRepresentation(
+        'invalid input syntax for type bigint: "pgf-single-object:2"'
+    )
+    wrapped = RequestError("a value is not valid for its column")
+    wrapped.__cause__ = marker
+    for error in (marker, wrapped):
+        refused = refusal(error)
+        assert refused is not None
+        assert refused.status == 406
+        assert "but 2 rows matched; nothing was changed" in refused.message
+    plain = psycopg.errors.InvalidTextRepresentation('for type integer: "x"')
+    assert refusal(plain) is None
+
+
 @pytest.mark.parametrize(("build", "expected", "params"), _writes())
 def test_writes(
     build: Callable[[], Query], expected: str, params: tuple[object, ...]
