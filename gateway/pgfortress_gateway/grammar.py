@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from pgfortress_gateway._headers import (
     apply_range,
@@ -38,7 +37,7 @@ from pgfortress_gateway._nodes import (
     SelectItem,
     UpdateRequest,
 )
-from pgfortress_gateway._scope import Path, group_by_path, parse_scope
+from pgfortress_gateway._scope import Path, Scope, group_by_path, parse_scope
 from pgfortress_gateway._select import parse_select
 from pgfortress_gateway.errors import NotFoundError, PayloadError, RequestError
 from pgfortress_gateway.schema import Function, Relation, SchemaCache
@@ -248,8 +247,9 @@ def parse_rpc(
         rest = list(params)
     else:
         raise PayloadError("rpc arguments must be a JSON object")
+    known = found.parameters_by_name
     for name in given:
-        if name not in found.parameters_by_name:
+        if name not in known:
             raise RequestError(
                 f"function {show(function)} has no argument {show(name)}"
             )
@@ -263,15 +263,15 @@ def parse_rpc(
     arguments = tuple(
         (p.name, given[p.name]) for p in found.parameters if p.name in given
     )
-    result = _rpc_result(found, rest, cache)
+    select, scope = _rpc_result(found, rest, cache)
     return RpcRequest(
         found.name,
         arguments,
-        result.limit,
-        result.offset,
-        select=result.select,
-        filters=result.filters,
-        order=result.order,
+        scope.limit,
+        scope.offset,
+        select=select,
+        filters=scope.filters,
+        order=scope.order,
         textual=reading,
         singular=found.returns_set and wants_object(lowered),
     )
@@ -294,37 +294,24 @@ def _query_arguments(
             given[key] = value
         elif known[key].type.endswith("[]"):
             previous = given[key]
-            given[key] = (
-                [*previous, value]
-                if isinstance(previous, list)
-                else [
-                    previous,
-                    value,
-                ]
-            )
+            items = previous if isinstance(previous, list) else [previous]
+            given[key] = [*items, value]
         else:
             raise RequestError(f"argument {show(key)} is given more than once")
     return given, rest
 
 
-@dataclass(frozen=True)
-class _Result:
-    select: tuple[SelectItem, ...] = ()
-    filters: tuple[Condition, ...] = ()
-    order: tuple[Order, ...] = ()
-    limit: int | None = None
-    offset: int = 0
-
-
 def _rpc_result(
     function: Function, params: Sequence[tuple[str, str]], cache: SchemaCache
-) -> _Result:
-    """``select``, filters, order and paging of a call's result."""
+) -> tuple[tuple[SelectItem, ...], Scope]:
+    """``select``, and the filters, order and paging of a call's result."""
     returned = cache.returned_relation(function)
     if returned is None:
-        paging = {}
+        paging: dict[str, str] = {}
         for key, value in params:
-            if key not in ("limit", "offset") or key in paging:
+            if key in paging:
+                raise RequestError(f"{key} is given more than once")
+            if key not in ("limit", "offset"):
                 raise RequestError(
                     f"unexpected parameter {show(key)} for rpc: "
                     f"{show(function.name)} has no such argument and returns "
@@ -332,15 +319,13 @@ def _rpc_result(
                 )
             paging[key] = value
         limit = nonnegative("limit", paging["limit"]) if "limit" in paging else None
-        return _Result(
-            limit=limit, offset=nonnegative("offset", paging.get("offset", "0"))
-        )
+        offset = nonnegative("offset", paging.get("offset", "0"))
+        return (), Scope(limit=limit, offset=offset)
     for key, _ in params:
         if key in ("columns", "on_conflict"):
             raise RequestError(f"unexpected parameter {show(key)} for rpc")
     select, rest = _take_select(returned, params, cache)
-    scope = parse_scope(returned, rest)
-    return _Result(select, scope.filters, scope.order, scope.limit, scope.offset)
+    return select, parse_scope(returned, rest)
 
 
 def _relation(name: str, cache: SchemaCache) -> Relation:

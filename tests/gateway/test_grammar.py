@@ -640,7 +640,7 @@ def test_rpc_get_may_ask_for_one_object() -> None:
             "GET",
             [("n", "1"), ("limit", "1"), ("limit", "2")],
             400,
-            "unexpected",
+            "limit is given more than once",
         ),
         ("lookup", "GET", [], 400, "missing argument(s) for 'lookup': meta"),
         ("big_orders", "GET", [("nope", "eq.1")], 400, "column 'nope' does not exist"),
