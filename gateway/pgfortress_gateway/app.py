@@ -46,7 +46,7 @@ from .openapi import openapi_document
 from .ratelimit import RateLimiter
 from .schema import SchemaCache
 
-__all__ = ["Gateway", "create_app", "create_apps"]
+__all__ = ["Gateway", "connection_string", "create_app", "create_apps"]
 
 logger = logging.getLogger("pgfortress_gateway")
 
@@ -71,7 +71,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig, database: Database | None = None):
         self.config = config
         self.database = database or Database(
-            _conninfo(config),
+            connection_string(config),
             min_size=config.database.pool_min_size,
             max_size=config.database.pool_max_size,
             timeout=float(config.database.connect_timeout),
@@ -126,7 +126,7 @@ class Gateway:
                 await self._refresh_quietly()
 
     async def _listen_for_reloads(self) -> None:
-        conninfo = _conninfo(self.config)
+        conninfo = connection_string(self.config)
         async with await psycopg.AsyncConnection.connect(
             conninfo, autocommit=True
         ) as conn:
@@ -374,7 +374,8 @@ def _error_response(error: GatewayError) -> Response:
     return JSONResponse(error.body(), error.status, headers=headers)
 
 
-def _conninfo(config: GatewayConfig) -> str:
+def connection_string(config: GatewayConfig) -> str:
+    """The authenticator's libpq connection string: TLS, verify-full."""
     db = config.database
     return make_conninfo(
         host=db.host,
@@ -413,4 +414,5 @@ def create_apps(
     methods = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
     routes = [Route("/{path:path}", gateway.handle, methods=methods)]
     api = Starlette(routes=routes, lifespan=lifespan)
+    api.state.gateway = gateway
     return api, metrics_app(gateway.metrics, gateway.database.healthy)

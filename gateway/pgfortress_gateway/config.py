@@ -391,6 +391,8 @@ class ServerConfig(_Section):
     request_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     idle_timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 5
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    # Processes serving the API; each has its own pool of pool_max_size.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     @model_validator(mode="after")
     def _check_listeners(self) -> Self:
@@ -424,6 +426,18 @@ class GatewayConfig(_Section):
     cors: CorsConfig = CorsConfig()
     limits: LimitsConfig = LimitsConfig()
     server: ServerConfig = ServerConfig()
+
+    @model_validator(mode="after")
+    def _check_workers(self) -> Self:
+        scheme = self.limits.storage_uri.partition("://")[0].removeprefix("async+")
+        if self.server.workers > 1 and scheme == "memory":
+            raise ValueError(
+                f"server.workers = {self.server.workers} with limits.storage_uri "
+                "= memory:// would let a client spend its limit once per worker; "
+                "set limits.storage_uri to a Redis URI the workers share, or "
+                "server.workers = 1"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_roles(self) -> Self:

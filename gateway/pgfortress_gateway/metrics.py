@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,6 +39,24 @@ class Metrics:
         for bound in BUCKETS:
             if seconds <= bound:
                 self.buckets[bound] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counts as plain JSON, for a worker to send to the main process."""
+        return {
+            "requests": [[m, s, n] for (m, s), n in self.requests.items()],
+            "buckets": [[bound, n] for bound, n in self.buckets.items()],
+            "sum": self.duration_sum,
+            "count": self.duration_count,
+        }
+
+    def add(self, snapshot: Mapping[str, Any]) -> None:
+        """Add a worker's :meth:`snapshot` to these counts."""
+        for method, status, count in snapshot["requests"]:
+            self.requests[(str(method), int(status))] += int(count)
+        for bound, count in snapshot["buckets"]:
+            self.buckets[float(bound)] += int(count)
+        self.duration_sum += float(snapshot["sum"])
+        self.duration_count += int(snapshot["count"])
 
     def render(self) -> str:
         lines = [
@@ -69,18 +88,31 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def metrics_app(metrics: Metrics, healthy: Callable[[], Awaitable[bool]]) -> Starlette:
-    """``/metrics`` and ``/health`` (200 when the database answers, else 503)."""
+def metrics_app(
+    metrics: Metrics | Callable[[], Metrics],
+    healthy: Callable[[], Awaitable[bool]],
+    extra_health: Callable[[], tuple[dict[str, Any], bool]] | None = None,
+) -> Starlette:
+    """``/metrics`` and ``/health`` (200 when the database answers, else 503).
+
+    ``metrics`` is the counts, or a function returning them when they are
+    summed from several workers; ``extra_health`` adds fields to the health
+    answer and may fail it.
+    """
 
     async def show_metrics(request: Request) -> Response:
+        counts = metrics if isinstance(metrics, Metrics) else metrics()
         return PlainTextResponse(
-            metrics.render(), media_type="text/plain; version=0.0.4"
+            counts.render(), media_type="text/plain; version=0.0.4"
         )
 
     async def health(request: Request) -> Response:
         ok = await healthy()
-        return JSONResponse(
-            {"database": "ok" if ok else "unreachable"}, 200 if ok else 503
-        )
+        body: dict[str, Any] = {"database": "ok" if ok else "unreachable"}
+        if extra_health is not None:
+            extra, fine = extra_health()
+            body.update(extra)
+            ok = ok and fine
+        return JSONResponse(body, 200 if ok else 503)
 
     return Starlette(routes=[Route("/metrics", show_metrics), Route("/health", health)])

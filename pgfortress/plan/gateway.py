@@ -123,6 +123,7 @@ def render_gateway_config(
             "listen_host": spec.listen,
             "listen_port": spec.port,
             "metrics_port": spec.metrics_port,
+            "workers": spec.workers,
         },
         paths={
             "password": layout.file("db-password"),

@@ -99,6 +99,7 @@ class GatewayHostSpec(_Strict):
     listen: str
     port: int = Field(default=8443, ge=1024, le=65535)
     metrics_port: int = Field(default=9187, ge=1024, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
     ca_dir: Path
     dns_names: list[str] = Field(default_factory=list)
     allowed_networks: list[str] = Field(default_factory=list)
@@ -115,6 +116,16 @@ class GatewayHostSpec(_Strict):
                 "gateway listens on"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _workers_share_counters(self) -> GatewayHostSpec:
+        if self.workers > 1 and self.limits.redis_host is None:
+            raise ValueError(
+                f"gateway_workers = {self.workers} needs the rate-limit counters "
+                "in Redis (gateway_limits.redis_host and redis_password_secret), "
+                "or each worker would count on its own; or set gateway_workers = 1"
+            )
+        return self
 
     @field_validator("allowed_networks")
     @classmethod
@@ -138,6 +149,7 @@ _KEYS = {
     "gateway_listen": "listen",
     "gateway_port": "port",
     "gateway_metrics_port": "metrics_port",
+    "gateway_workers": "workers",
     "gateway_ca_dir": "ca_dir",
     "gateway_dns_names": "dns_names",
     "gateway_allowed_networks": "allowed_networks",

@@ -187,6 +187,11 @@ INVALID: list[tuple[str, Any, str]] = [
     ("server.metrics_host", "::", "not every interface"),
     ("server.tls_cert_file", "@tls.crt", "both tls_cert_file and tls_key_file"),
     ("server.metrics_port", 3000, "are the same"),
+    ("server.workers", 2, "server.workers = 2 with limits.storage_uri = memory://"),
+    ("server.workers", 0, "server.workers"),
+    ("server.request_timeout_seconds", 0, "server.request_timeout_seconds"),
+    ("server.idle_timeout_seconds", 0, "server.idle_timeout_seconds"),
+    ("server.max_connections", 0, "server.max_connections"),
 ]
 
 
@@ -340,3 +345,10 @@ def test_public_api_is_pinned() -> None:
         "parse_claim_path",
         "read_secret_file",
     ]
+
+
+def test_workers_share_counters_in_redis(files: dict[str, Path]) -> None:
+    data = base(files)
+    data["server"] = {"workers": 4}
+    data["limits"] = {"storage_uri": "redis://10.0.0.5:6379"}
+    assert config_from_mapping(data).server.workers == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pgfortress_gateway.metrics import BUCKETS, Metrics
 
 
@@ -24,3 +26,17 @@ def test_an_empty_gateway_renders_zeroes() -> None:
     text = Metrics().render()
     assert "pgfortress_gateway_request_seconds_count 0" in text
     assert "requests_total{" not in text
+
+
+def test_worker_snapshots_add_up_to_what_one_process_would_count() -> None:
+    one, first, second = Metrics(), Metrics(), Metrics()
+    for index, (method, status, seconds) in enumerate(
+        [("GET", 200, 0.004), ("GET", 200, 0.02), ("POST", 201, 0.3), ("GET", 404, 7)]
+    ):
+        one.observe(method, status, seconds)
+        (first if index % 2 else second).observe(method, status, seconds)
+    summed = Metrics()
+    summed.started = one.started
+    for worker in (first, second):
+        summed.add(json.loads(json.dumps(worker.snapshot())))
+    assert summed.render() == one.render()

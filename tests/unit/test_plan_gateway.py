@@ -14,6 +14,7 @@ from pgfortress.plan.gateway import (
     render_gateway_config,
     render_gateway_unit,
 )
+from pgfortress.secrets import Secret
 from pgfortress.spec.gateway import gateway_from_host_data
 
 BASE: dict[str, Any] = {
@@ -46,6 +47,18 @@ def test_config_is_valid_toml_with_every_section() -> None:
     assert parsed["api"]["allowed_roles"] == ["web_anon", "web_user"]
     assert parsed["server"]["listen_host"] == "10.0.0.11"
     assert parsed["server"]["metrics_host"] == "127.0.0.1"
+
+
+def test_workers_are_rendered() -> None:
+    redis = {"redis_host": "10.0.0.20", "redis_password_secret": "redis/password"}
+    spec = gateway_from_host_data(
+        "gw1", BASE | {"gateway_workers": 3, "gateway_limits": redis}
+    )
+    text = render_gateway_config(spec, GatewayLayout(), Secret("s3cret-value"))
+    parsed = tomllib.loads(text)
+    assert parsed["server"]["workers"] == 3
+    assert parsed["limits"]["storage_uri"].startswith("redis://")
+    assert config()["server"]["workers"] == 1
 
 
 def test_values_with_quotes_stay_valid_toml() -> None:
@@ -200,6 +213,8 @@ def test_address_filter_renders_the_same_unit_every_time() -> None:
         ({"gateway_api": {"allowed_roles": ["pg_read_all_data"]}}, "not a plain"),
         ({"gateway_limits": {"per_address": "lots"}}, "not a rate such as"),
         ({"gateway_database": {"host": "x"}}, "database.dbname: is required"),
+        ({"gateway_workers": 2}, "gateway_workers = 2 needs the rate-limit counters"),
+        ({"gateway_workers": 0}, "workers: Input should be greater than or equal"),
     ],
 )
 def test_bad_gateway_data_is_refused(data: dict[str, Any], fragment: str) -> None:
