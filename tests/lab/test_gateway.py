@@ -11,10 +11,11 @@ import json
 import time
 from collections.abc import Iterator
 
+import httpx
 import jwt
 import pytest
 
-from ._api import migrate
+from ._api import EVENTS, migrate
 from ._gateway import SECRET, Gateway, serve_gateway, token
 from .conftest import lab_name
 
@@ -188,3 +189,136 @@ def test_answers_for_a_caller_are_never_cached_for_others(gateway: Gateway) -> N
         answer = client.get("/customers")
     assert answer.headers["Cache-Control"] == "private, no-store"
     assert "Authorization" in answer.headers["Vary"]
+
+
+@pytest.fixture(scope="module")
+def events(gateway: Gateway) -> Gateway:
+    """The gateway once api.events and api.events_tagged are in its cache."""
+    migrate(gateway.lab, EVENTS)
+    deadline = time.monotonic() + 10
+    with gateway.client(token()) as client:
+        while client.get("/events").status_code == 404:
+            assert time.monotonic() < deadline, "the schema did not reload"
+            time.sleep(0.2)
+    return gateway
+
+
+def _skus(answer: httpx.Response) -> list[str]:
+    assert answer.status_code == 200, answer.text
+    return sorted(row["sku"] for row in answer.json())
+
+
+@pytest.mark.parametrize(
+    ("params", "skus"),
+    [
+        ({"tags": "cs.{pets,cats}"}, ["a"]),
+        ({"tags": "not.ov.{dogs,birds}"}, ["a"]),
+        ({"seats": "sl.[6,9)"}, ["a"]),
+        ({"seats": "adj.[20,30)"}, ["b"]),
+        ({"body": "fts(english).cats"}, ["a"]),
+        ({"body": "wfts(simple).park"}, ["b"]),
+        ({"title": "imatch.^d"}, ["b"]),
+        ({"or": "(tags.cs.{dogs},body.plfts(english).fat cats)"}, ["a", "b"]),
+    ],
+)
+def test_array_range_and_text_search_filters(
+    events: Gateway, params: dict[str, str], skus: list[str]
+) -> None:
+    with events.client(token()) as client:
+        answer = client.get("/events", params={"select": "sku", **params})
+    assert _skus(answer) == skus
+
+
+@pytest.mark.parametrize(
+    "params", [{"body": "fts(klingon).cat"}, {"id": "sl.[1,2)"}, {"seats": "cs.x"}]
+)
+def test_filters_that_cannot_apply_are_400(
+    events: Gateway, params: dict[str, str]
+) -> None:
+    with events.client(token()) as client:
+        answer = client.get("/events", params=params)
+    assert answer.status_code == 400, answer.text
+    assert "klingon" not in answer.text
+
+
+def test_rpc_get_for_a_stable_function_and_405_for_a_volatile_one(
+    events: Gateway,
+) -> None:
+    with events.client(token()) as client:
+        tagged = client.get(
+            "/rpc/events_tagged",
+            params={"tag": "pets", "select": "sku", "seats": "sr.[6,9)"},
+        )
+        volatile = client.get("/rpc/add", params={"a": "1", "b": "2"})
+    assert _skus(tagged) == ["b"]
+    assert volatile.status_code == 405, volatile.text
+    assert "POST" in volatile.json()["message"]
+
+
+def test_upsert_merges_or_ignores_and_missing_default(events: Gateway) -> None:
+    rep = "return=representation"
+    with events.client(token()) as client:
+        merged = client.post(
+            "/events",
+            params={"on_conflict": "sku"},
+            json=[{"sku": "a", "title": "Kittens"}, {"sku": "c", "title": "Birds"}],
+            headers={"Prefer": f"{rep},resolution=merge-duplicates"},
+        )
+        ignored = client.post(
+            "/events",
+            params={"on_conflict": "sku"},
+            json={"sku": "a", "title": "Ignored"},
+            headers={"Prefer": f"{rep},resolution=ignore-duplicates"},
+        )
+        defaults = client.post(
+            "/events",
+            json=[{"sku": "d", "qty": None}, {"sku": "e"}],
+            headers={"Prefer": f"{rep},missing=default"},
+        )
+        nulls = client.post(
+            "/events",
+            json=[{"sku": "f", "qty": 3}, {"sku": "g"}],
+            headers={"Prefer": rep},
+        )
+    assert merged.status_code == 201, merged.text
+    rows = {row["sku"]: row for row in merged.json()}
+    assert (rows["a"]["id"], rows["a"]["title"], rows["c"]["title"]) == (
+        1,
+        "Kittens",
+        "Birds",
+    )
+    assert (ignored.status_code, ignored.json()) == (201, [])
+    assert defaults.status_code == 201, defaults.text
+    assert [(r["sku"], r["title"], r["qty"]) for r in defaults.json()] == [
+        ("d", "untitled", None),
+        ("e", "untitled", 1),
+    ]
+    assert [(r["sku"], r["qty"]) for r in nulls.json()] == [("f", 3), ("g", None)]
+
+
+def test_a_one_object_write_is_undone_unless_it_touches_one_row(
+    events: Gateway,
+) -> None:
+    one = {"Accept": "application/vnd.pgrst.object+json"}
+    rep = one | {"Prefer": "return=representation"}
+    with events.client(token()) as client:
+        many = client.patch(
+            "/events", params={"tags": "cs.{pets}"}, json={"qty": 50}, headers=one
+        )
+        none = client.delete("/events", params={"sku": "eq.nope"}, headers=one)
+        after = client.get("/events", params={"select": "sku,qty", "qty": "eq.50"})
+        changed = client.patch(
+            "/events", params={"sku": "eq.b"}, json={"qty": 7}, headers=rep
+        )
+        created = client.post("/events", json={"sku": "h"}, headers=rep)
+        twice = client.post("/events", json=[{"sku": "i"}, {"sku": "j"}], headers=one)
+        kept = client.get("/events", params={"select": "sku", "sku": "in.(i,j)"})
+    assert many.status_code == 406, many.text
+    assert none.status_code == 406, none.text
+    assert _skus(after) == []
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["sku"], changed.json()["qty"]) == ("b", 7)
+    assert (created.status_code, created.json()["title"]) == (201, "untitled")
+    assert twice.status_code == 406, twice.text
+    assert "2 rows" in twice.json()["message"]
+    assert _skus(kept) == []
