@@ -248,7 +248,7 @@ class Gateway:
                     name, params, body, cache, headers, method=method
                 )
                 query = builder.build_rpc(rpc, cache, api.max_rows)
-                row = await self._run(identity, query)
+                row = await self._run(identity, query, read_only=method != "POST")
                 result = row[0] if row else None
                 if rpc.singular:
                     result = grammar.single_object(result or "[]")
@@ -258,7 +258,9 @@ class Gateway:
             if method in {"GET", "HEAD"}:
                 read = grammar.parse_read(path, params, headers, cache)
                 row = await self._run(
-                    identity, builder.build_read(read, cache, api.max_rows)
+                    identity,
+                    builder.build_read(read, cache, api.max_rows),
+                    read_only=True,
                 )
                 return _read_response(row, read, method == "HEAD")
             write: grammar.InsertRequest | grammar.UpdateRequest | grammar.DeleteRequest
@@ -307,6 +309,7 @@ class Gateway:
                     list(cache.functions),
                 ),
             ),
+            read_only=True,
         )
         relations, functions = (row or ([], []))[:2]
         return SchemaCache(
@@ -334,12 +337,15 @@ class Gateway:
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise PayloadError("the body is not valid JSON", status=400) from None
 
-    async def _run(self, identity: Identity, query: Any) -> tuple[Any, ...] | None:
+    async def _run(
+        self, identity: Identity, query: Any, *, read_only: bool = False
+    ) -> tuple[Any, ...] | None:
         return await self.database.run_as(
             identity.role,
             identity.claims_json,
             Query(query.sql, query.params),
             self.config.api.statement_timeout_ms,
+            read_only=read_only,
         )
 
 

@@ -48,6 +48,8 @@ ORDER BY 1
 
 _BAD_VALUES = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 _NOT_APPLICABLE = (
+    psycopg.errors.UndefinedObject,
+    psycopg.errors.CardinalityViolation,
     psycopg.errors.DatatypeMismatch,
     psycopg.errors.UndefinedFunction,
     psycopg.errors.AmbiguousFunction,
@@ -64,6 +66,11 @@ REQUEST_SETUP = (
     "set_config('request.jwt.claims', %s, true), "
     "set_config('statement_timeout', %s, true)"
 )
+# Reads run in a read-only transaction: a STABLE function may still call a
+# VOLATILE one that writes, and GET must not change anything (PostgREST does
+# the same). Writes leave the mode alone rather than forcing read-write,
+# which a standby or a read-only authenticator would refuse.
+READ_SETUP = REQUEST_SETUP + ", set_config('transaction_read_only', 'on', true)"
 
 
 class Database:
@@ -120,9 +127,12 @@ class Database:
         claims_json: str,
         query: Query,
         statement_timeout_ms: int | None = None,
+        *,
+        read_only: bool = False,
     ) -> tuple[Any, ...] | None:
         """Run ``query`` in one transaction as ``role``; return its single row."""
         timeout = "0" if statement_timeout_ms is None else str(statement_timeout_ms)
+        setup = READ_SETUP if read_only else REQUEST_SETUP
         async with self._connection() as conn:
             try:
                 # One round trip and one transaction: in pipeline mode the two
@@ -132,12 +142,16 @@ class Database:
                 # the pipeline's own closing Sync has fetched it: reading it
                 # inside would cost a Sync and a round trip more.
                 async with conn.pipeline():
-                    await conn.execute(REQUEST_SETUP, (role, claims_json, timeout))
+                    await conn.execute(setup, (role, claims_json, timeout))
                     cursor = await conn.execute(query.sql, query.params)
                 row: tuple[Any, ...] | None = await cursor.fetchone()
                 return row
             except psycopg.errors.InsufficientPrivilege as error:
                 raise ForbiddenError("permission denied") from error
+            except psycopg.errors.ReadOnlySqlTransaction as error:
+                raise RequestError(
+                    "this call writes to the database; call it with POST", status=405
+                ) from error
             except psycopg.errors.QueryCanceled as error:
                 raise GatewayError("statement timed out", status=504) from error
             except _BAD_VALUES as bad:

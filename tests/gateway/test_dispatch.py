@@ -26,11 +26,19 @@ class Recorder:
     def __init__(self) -> None:
         self.answer: tuple[Any, ...] | BaseException | None = None
         self.queries: list[Query] = []
+        self.read_only: list[bool] = []
 
     async def run_as(
-        self, role: str, claims: str, query: Query, timeout: int | None = None
+        self,
+        role: str,
+        claims: str,
+        query: Query,
+        timeout: int | None = None,
+        *,
+        read_only: bool = False,
     ) -> tuple[Any, ...] | None:
         self.queries.append(query)
+        self.read_only.append(read_only)
         if isinstance(self.answer, BaseException):
             raise self.answer
         return self.answer
@@ -107,6 +115,20 @@ def test_rpc_get_calls_a_stable_function_with_query_arguments(
     assert (answer.status_code, answer.json()) == (200, [{"id": 11}])
     assert '"shop"."big_orders"("min_total" := %s::numeric)' in database.text
     assert database.queries[-1].params == ("8", "new", 1000)
+
+
+def test_reads_and_function_gets_run_read_only_and_writes_do_not(
+    client: Client, database: Recorder
+) -> None:
+    database.answer = ('[{"id": 11}]', None, 1)
+    client.get("/rpc/big_orders?min_total=8")
+    client.head("/rpc/big_orders?min_total=8")
+    client.get("/orders?id=eq.1")
+    database.answer = ("42", None)
+    client.post("/rpc/add", json={"a": 2, "b": 40})
+    database.answer = (None, None)
+    client.post("/orders", json={"id": 1}, headers={"Prefer": "return=minimal"})
+    assert database.read_only == [True, True, True, False, False]
 
 
 def test_rpc_head_answers_no_body(client: Client, database: Recorder) -> None:

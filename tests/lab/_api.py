@@ -31,6 +31,12 @@ INSERT INTO api.events (sku, title, tags, seats, body) VALUES
   ('b', 'Dogs', '{pets,dogs}', '[10,20)', 'Dogs run in the park');
 CREATE FUNCTION api.events_tagged(tag text) RETURNS SETOF api.events
   STABLE LANGUAGE sql AS $$ SELECT * FROM api.events WHERE tag = ANY (tags) $$;
+-- A STABLE function may call a VOLATILE one that writes: GET must still
+-- not change anything.
+CREATE FUNCTION api.events_bump() RETURNS int
+  VOLATILE LANGUAGE sql AS $$ UPDATE api.events SET qty = qty + 1 RETURNING 1 $$;
+CREATE FUNCTION api.events_peek() RETURNS int
+  STABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM api.events_bump(); RETURN 1; END $$;
 NOTIFY pgrst, 'reload schema';
 """
 

@@ -255,6 +255,26 @@ def test_rpc_get_for_a_stable_function_and_405_for_a_volatile_one(
     assert "POST" in volatile.json()["message"]
 
 
+def test_get_runs_read_only_even_when_a_stable_function_writes(
+    events: Gateway,
+) -> None:
+    def quantities(client: httpx.Client) -> list[int]:
+        answer = client.get("/events", params={"select": "qty", "order": "id"})
+        return [row["qty"] for row in answer.json()]
+
+    with events.client(token()) as client:
+        before = quantities(client)
+        sneaky = client.get("/rpc/events_peek")
+        after_get = quantities(client)
+        posted = client.post("/rpc/events_peek", json={})
+        after_post = quantities(client)
+    assert sneaky.status_code == 405, sneaky.text
+    assert "POST" in sneaky.json()["message"]
+    assert after_get == before
+    assert posted.status_code == 200, posted.text
+    assert after_post == [q + 1 if q is not None else None for q in before]
+
+
 def test_upsert_merges_or_ignores_and_missing_default(events: Gateway) -> None:
     rep = "return=representation"
     with events.client(token()) as client:

@@ -257,13 +257,17 @@ def test_postgrest_js_inserts_updates_and_deletes(
     assert _ok(js_results, "insert") == [{"id": 20, "name": "Js"}]
     assert js_results["insert"]["status"] == 201
     assert js_results["insert_many"]["status"] == 201
-    # One object back from a write is refused before anything is written (see
-    # grammar._write_headers): the client hears why, and row 23 never exists.
-    refused = js_results["insert_single"]
+    # insert(...).single() answers the one row written as an object.
+    assert js_results["insert_single"]["status"] == 201
+    assert _ok(js_results, "insert_single") == {"id": 23}
+    assert _ok(js_results, "after_insert_single") == [{"id": 23}]
+    # A one-object write that matched two rows is undone and refused (406).
+    refused = js_results["update_single_of_many"]
     assert refused["status"] == 406, refused
-    assert js_results["after_insert_single"]["data"] == []
+    names = _ok(js_results, "after_update_single_of_many")
+    assert names == [{"name": "Js 21"}, {"name": "Js 22"}]
     assert _ok(js_results, "update") == [{"id": 20, "name": "Js 20"}]
-    assert _ids(_ok(js_results, "delete")) == [20, 21, 22]
+    assert _ids(_ok(js_results, "delete")) == [20, 21, 22, 23]
 
 
 def test_postgrest_js_calls_a_function(

@@ -48,6 +48,10 @@ const operations = {
   insert_single: () =>
     client.from("customers").insert({ id: 23, name: "Js 23" }).select("id").single(),
   after_insert_single: () => client.from("customers").select("id").eq("id", 23),
+  update_single_of_many: () =>
+    client.from("customers").update({ name: "Both" }).in("id", [21, 22]).select().single(),
+  after_update_single_of_many: () =>
+    client.from("customers").select("name").in("id", [21, 22]).order("id"),
   update: () =>
     client.from("customers").update({ name: "Js 20" }).eq("id", 20).select(),
   delete: () =>
