@@ -9,9 +9,11 @@ from collections.abc import Iterable
 from pyinfra.api.facts import FactBase
 
 from pgfortress.catalog import CatalogState, catalog_query, parse_catalog
+from pgfortress.plan.apply import FileState, file_state_command, parse_file_state
 from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_query
 
 __all__ = [
+    "ConfigFileState",
     "InterfaceAddresses",
     "PostgresCatalog",
     "PostgresConfigState",
@@ -43,6 +45,20 @@ class InterfaceAddresses(FactBase[dict[str, list[str]]]):
             addresses = [info["local"] for info in link.get("addr_info", [])]
             result[link["ifname"]] = addresses
         return result
+
+
+class ConfigFileState(FactBase[FileState]):
+    """A live configuration file's digest, owner and mode, in one round trip.
+
+    Also says whether a candidate (``<file>.pgf-candidate``) waits next to it,
+    which only happens when an earlier run stopped before applying it.
+    """
+
+    def command(self, path: str) -> str:
+        return file_state_command(path)
+
+    def process(self, output: Iterable[str]) -> FileState:
+        return parse_file_state(list(output))
 
 
 class PostgresProbeRole(FactBase[ProbeState | None]):

@@ -12,17 +12,34 @@ from collections.abc import Generator
 from io import BytesIO
 from typing import Any
 
-from pyinfra.api.command import FileUploadCommand
+from pyinfra.api.arguments import ConnectorArguments
+from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.host import Host
 from pyinfra.api.operation import operation
-from pyinfra.context import host
-from pyinfra.facts.files import Sha256File
+from pyinfra.api.state import State
+from pyinfra.connectors.util import CommandOutput
+from pyinfra.context import host, state
+from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.facts.server import Groups, Users
+from pyinfra.operations.util.files import generate_color_diff
 
+from pgfortress.plan.apply import (
+    CANDIDATE_SUFFIX,
+    ApplyPlan,
+    apply_script,
+    needs_candidate,
+)
 from pgfortress.secrets import Secret
 
-from .facts import psql_command
+from .facts import ConfigFileState, psql_command
 
-__all__ = ["group_member", "psql_secret_script", "secret_file", "settle_service"]
+__all__ = [
+    "apply_config",
+    "group_member",
+    "psql_secret_script",
+    "secret_file",
+    "stage_config",
+]
 
 # Secret material is staged here: a root-only directory, so the file is never
 # readable by others, not even between upload and chmod.
@@ -55,6 +72,13 @@ def secret_file(
     if host.get_fact(Sha256File, path=dest) == wanted:
         host.noop(f"{dest} already holds the expected secret")
         return
+    yield from _upload(data, dest, user, group, mode)
+
+
+def _upload(
+    data: bytes, dest: str, user: str, group: str, mode: str
+) -> Generator[Any, None, None]:
+    """Upload through the root-only staging directory, owner and mode set first."""
     staged = f"{STAGING_DIR}/{hashlib.sha256(dest.encode()).hexdigest()[:16]}"
     yield f"install -d -m 0700 -o root -g root {STAGING_DIR}"
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged)
@@ -83,39 +107,78 @@ def psql_secret_script(
 
 
 @operation()
-def settle_service(
-    service: str, changed: bool, stale: str | None = None
-) -> Generator[str, None, None]:
-    """Apply changed configuration: reload, or restart if a setting needs it.
+def stage_config(
+    dest: str, content: str | Secret, user: str, group: str, mode: str
+) -> Generator[Any, None, None]:
+    """Put ``content`` next to ``dest`` as a candidate, if ``dest`` differs from it.
 
-    ``pg_file_settings`` parses the files as they are now, so it tells before
-    anything is signalled whether a value is invalid (stop, keep the running
-    configuration) or only takes effect at a restart.
+    The live file is compared (text, owner, mode) and left alone: only
+    :func:`apply_config` swaps a candidate in, once PostgreSQL accepts it. So a
+    run with nothing to change uploads nothing and reports no change. A
+    :class:`Secret` is never shown, not even with ``--diff``.
     """
+    text = content.reveal() if isinstance(content, Secret) else content
+    data = text.encode()
+    live = host.get_fact(ConfigFileState, path=dest)
+    candidate = dest + CANDIDATE_SUFFIX
+    if not needs_candidate(live, data, user, group, mode):
+        if live.candidate:
+            # Left by a run that stopped before applying it: never apply it.
+            yield f"rm -f {shlex.quote(candidate)}"
+            return
+        host.noop(f"{dest} is already as wanted")
+        return
+    if state.config.DIFF and not isinstance(content, Secret):
+        _log_diff(dest, text, exists=live.sha256 is not None)
+    yield from _upload(data, candidate, user, group, mode)
+
+
+def _log_diff(dest: str, text: str, exists: bool) -> None:
+    current = host.get_fact(FileContents, path=dest) if exists else None
+    host.log(f"Will {'modify' if exists else 'create'} {dest}")
+    old = [line + "\n" for line in current or []]
+    for line in generate_color_diff(old, text.splitlines(keepends=True)):
+        host.log(f"  {line}")
+
+
+class _ReportingCommand(StringCommand):
+    """A shell command whose ``pgfortress:`` lines are shown without ``-v``.
+
+    pyinfra prints a command's output only when it fails or with ``-v``; a
+    restart is worth telling every time it happens.
+    """
+
+    def execute(
+        self, state: State, host: Host, connector_arguments: ConnectorArguments
+    ) -> tuple[bool, CommandOutput]:
+        status, output = super().execute(state, host, connector_arguments)
+        if status and not state.print_output:
+            for line in output.stdout_lines:
+                if line.startswith("pgfortress: "):
+                    host.log(line)
+        return status, output
+
+
+@operation()
+def apply_config(
+    plan: ApplyPlan, changed: bool, stale: str | None = None
+) -> Generator[Any, None, None]:
+    """Swap staged candidates in, have PostgreSQL check them, apply, verify.
+
+    In one shell step on the host: the live files are kept as
+    ``<file>.pgf-previous`` and the candidates renamed into place; PostgreSQL
+    reports through ``pg_file_settings`` and ``pg_hba_file_rules`` whether it
+    accepts them. If not, the previous files go back before anything is
+    signalled. If so, the server is reloaded, or restarted when a changed
+    setting needs it; then the administrator must connect over the socket and
+    TLS must present the deployed certificate, or the previous files go back
+    and the server is reloaded or restarted with them. See
+    ``pgfortress/plan/apply_config.sh``.
+    """
+    service = plan.service
     if not changed and stale is None:
         host.noop(f"{service}: configuration unchanged and applied, nothing to do")
         return
     if stale is not None:
         host.log(f"{service}: {stale}; applying it now")
-    problems = psql_command("-A", "-t", "-F", " ", "-c", FILE_SETTING_ERRORS)
-    needs_restart = psql_command("-A", "-t", "-c", RESTART_NEEDED)
-    yield (
-        f'bad="$({problems})" || exit 1; '
-        'if [ -n "$bad" ]; then echo "pgfortress: PostgreSQL rejects: $bad" >&2; '
-        "exit 1; fi; "
-        f'if [ "$({needs_restart})" != "0" ]; then '
-        f"echo 'pgfortress: a changed setting needs a restart of {service}'; "
-        f"systemctl restart {service}; else systemctl reload {service}; fi"
-    )
-
-
-FILE_SETTING_ERRORS = (
-    "SELECT sourcefile || ':' || sourceline || ' ' || coalesce(name, '') || ': ' "
-    "|| error FROM pg_file_settings "
-    "WHERE error IS NOT NULL AND error <> 'setting could not be applied' "
-    "UNION ALL SELECT 'pg_hba.conf:' || line_number || ': ' || error "
-    "FROM pg_hba_file_rules WHERE error IS NOT NULL"
-)
-RESTART_NEEDED = (
-    "SELECT count(*) FROM pg_file_settings WHERE error = 'setting could not be applied'"
-)
+    yield _ReportingCommand(apply_script(plan))

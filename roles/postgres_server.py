@@ -16,17 +16,24 @@ Inventory data read (see docs/reference/inventory.md for every field):
     An optional LOGIN database role with no privileges, to prove clients get in.
 
 What changes on the host: the ``postgresql-<version>`` package is installed;
-a ``pgsocket`` system group is created and the postgres user joins it; the
-server certificate, key and CA certificate go to
-``/etc/postgresql/<version>/main/tls/``; the CA is added to the system trust
-store; ``conf.d/50-pgfortress.conf`` and ``pg_hba.conf`` are written; the
-server is reloaded, or restarted when a changed setting needs it. All input is
-validated before the first change, on every host.
+a ``pgsocket`` system group is created and the postgres user joins it; the CA
+is added to the system trust store. The server certificate, key and CA
+certificate (``/etc/postgresql/<version>/main/tls/``),
+``conf.d/50-pgfortress.conf`` and ``pg_hba.conf`` change together: each one
+that differs is uploaded next to its target as ``<file>.pgf-candidate``, then
+swapped in, checked by PostgreSQL, applied with a reload (a restart when a
+changed setting needs one) and verified, or rolled back; the replaced version
+stays as ``<file>.pgf-previous`` and a rolled-back one as
+``<file>.pgf-rejected``. A stopped server is started, with the files it last
+ran with, before anything changes. All input is validated before the first
+change, on every host. docs/explanation/applying-changes.md has the details.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
@@ -40,21 +47,110 @@ from pyinfra.operations import apt, files, server, systemd
 from pgfortress import scram, tls
 from pgfortress.errors import PgFortressError, SecretStoreError, TLSError
 from pgfortress.plan import PostgresLayout, layout_for, render_hba, render_settings
+from pgfortress.plan.apply import apply_plan
 from pgfortress.plan.listen import LOOPBACK, resolve_listen
 from pgfortress.plan.probe import password_matches, probe_script
 from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
 from pgfortress.spec import PostgresHostSpec, from_host_data
 
 from .facts import InterfaceAddresses, PostgresConfigState, PostgresProbeRole
-from .operations import group_member, psql_secret_script, secret_file, settle_service
+from .operations import apply_config, group_member, psql_secret_script, stage_config
 
-__all__ = ["postgres_server"]
+__all__ = [
+    "ConfigFile",
+    "ServerConfig",
+    "apply_files",
+    "postgres_server",
+    "server_config",
+]
 
 TRUST_STORE_CA = "/usr/local/share/ca-certificates/pgfortress-ca.crt"
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """One file of the server's configuration, as it must be on the host."""
+
+    label: str
+    dest: str
+    content: str | Secret
+    user: str = "postgres"
+    group: str = "postgres"
+    mode: str = "644"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """One host's validated input and what the role derives from it."""
+
+    spec: PostgresHostSpec
+    layout: PostgresLayout
+    listen: list[str]
+    issued: tls.IssuedCertificate
+    ca_pem: bytes
+    probe: Secret | None
+
+    def files(self) -> list[ConfigFile]:
+        """The files PostgreSQL reads, applied together by :func:`apply_files`."""
+        layout, ca = self.layout, self.ca_pem.decode()
+        return [
+            ConfigFile(
+                "Hardened settings drop-in",
+                layout.dropin_file,
+                render_settings(self.spec, layout, self.listen),
+            ),
+            ConfigFile(
+                "Client authentication policy (pg_hba.conf)",
+                layout.hba_file,
+                render_hba(self.spec.hba),
+                mode="640",
+            ),
+            ConfigFile(
+                "Server certificate chain (leaf first)",
+                layout.server_cert,
+                self.issued.chain_pem.decode(),
+                user="root",
+            ),
+            ConfigFile(
+                "Server private key", layout.server_key, self.issued.key_pem, mode="600"
+            ),
+            ConfigFile(
+                "CA certificate for client certificates",
+                layout.ca_cert,
+                ca,
+                user="root",
+            ),
+        ]
+
+
 @deploy("Harden PostgreSQL server")
 def postgres_server() -> None:
+    config = server_config()
+    _install(config.layout)
+    group_member(
+        name="Socket group for local clients",
+        user="postgres",
+        group=config.spec.socket.group,
+    )
+    files.directory(
+        name="TLS directory",
+        path=config.layout.tls_dir,
+        user="root",
+        group="postgres",
+        mode="750",
+    )
+    _trust_store(config.ca_pem)
+    apply_files(config, config.files())
+    if config.spec.probe_role is not None and config.probe is not None:
+        _probe_role(config.spec.probe_role.name, config.probe)
+
+
+def server_config() -> ServerConfig:
+    """Read and validate this host's data; nothing on the host changes.
+
+    Raises pyinfra's ``DeployError`` with a message naming the host and the
+    key, so a bad inventory stops the run before the first change.
+    """
     try:
         data: dict[str, Any] = host.data.dict()  # type: ignore[no-untyped-call]
         spec = from_host_data(host.name, data)
@@ -73,42 +169,45 @@ def postgres_server() -> None:
     except PgFortressError as error:
         # pyinfra prints its own errors as one clean line, before any change.
         raise DeployError(str(error)) from error
+    return ServerConfig(spec, layout, listen, issued, ca.cert_pem(), probe)
 
-    _install(layout)
-    group_member(
-        name="Socket group for local clients", user="postgres", group=spec.socket.group
-    )
-    tls_changed = _tls_files(layout, issued, ca.cert_pem())
-    dropin = files.put(
-        name="Hardened settings drop-in",
-        src=StringIO(render_settings(spec, layout, listen)),
-        dest=layout.dropin_file,
-        user="postgres",
-        group="postgres",
-        mode="644",
-    )
-    hba = files.put(
-        name="Client authentication policy (pg_hba.conf)",
-        src=StringIO(render_hba(spec.hba)),
-        dest=layout.hba_file,
-        user="postgres",
-        group="postgres",
-        mode="640",
-    )
+
+def apply_files(config: ServerConfig, wanted: Sequence[ConfigFile]) -> None:
+    """Stage ``wanted`` as candidates, then swap, check, apply and verify them.
+
+    Only files whose text, owner or mode differ are staged; nothing reaches
+    the live names until PostgreSQL accepts the candidates, and a failed
+    check after applying puts the previous files back (see
+    docs/explanation/applying-changes.md). The server is started first, if
+    it is stopped, with the files it last ran with: it must be running to
+    check the new ones.
+    """
+    staged = [
+        stage_config(
+            name=f.label,
+            dest=f.dest,
+            content=f.content,
+            user=f.user,
+            group=f.group,
+            mode=f.mode,
+        )
+        for f in wanted
+    ]
+    layout, spec = config.layout, config.spec
     systemd.service(
         name="PostgreSQL running and enabled",
         service=layout.service,
         running=True,
         enabled=True,
     )
-    settle_service(
-        name="Apply configuration (reload, or restart when needed)",
-        service=layout.service,
-        changed=dropin.changed or hba.changed or tls_changed,
+    apply_config(
+        name="Apply configuration (check, reload or restart, verify)",
+        plan=apply_plan(
+            host.name, layout, spec.socket.directory, spec.port, config.listen
+        ),
+        changed=any(op.changed for op in staged),
         stale=_running_config_is_stale(layout),
     )
-    if spec.probe_role is not None and probe is not None:
-        _probe_role(spec.probe_role.name, probe)
 
 
 def _running_config_is_stale(layout: PostgresLayout) -> str | None:
@@ -183,40 +282,7 @@ def _install(layout: PostgresLayout) -> None:
     )
 
 
-def _tls_files(
-    layout: PostgresLayout, issued: tls.IssuedCertificate, ca_pem: bytes
-) -> bool:
-    files.directory(
-        name="TLS directory",
-        path=layout.tls_dir,
-        user="root",
-        group="postgres",
-        mode="750",
-    )
-    chain = files.put(
-        name="Server certificate chain (leaf first)",
-        src=StringIO(issued.chain_pem.decode()),
-        dest=layout.server_cert,
-        user="root",
-        group="postgres",
-        mode="644",
-    )
-    key = secret_file(
-        name="Server private key",
-        dest=layout.server_key,
-        content=issued.key_pem,
-        user="postgres",
-        group="postgres",
-        mode="600",
-    )
-    ca = files.put(
-        name="CA certificate for client certificates",
-        src=StringIO(ca_pem.decode()),
-        dest=layout.ca_cert,
-        user="root",
-        group="postgres",
-        mode="644",
-    )
+def _trust_store(ca_pem: bytes) -> None:
     trusted = files.put(
         name="CA certificate in the system trust store",
         src=StringIO(ca_pem.decode()),
@@ -230,7 +296,6 @@ def _tls_files(
         commands=["update-ca-certificates"],
         _if=trusted.did_change,
     )
-    return bool(chain.changed or key.changed or ca.changed)
 
 
 def _probe_role(role: str, password: Secret) -> None:

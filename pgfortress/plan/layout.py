@@ -28,6 +28,14 @@ class PostgresLayout:
         return f"/var/lib/postgresql/{self.version}/{self.cluster}"
 
     @property
+    def config_file(self) -> str:
+        return f"{self.config_dir}/postgresql.conf"
+
+    @property
+    def server_binary(self) -> str:
+        return f"/usr/lib/postgresql/{self.version}/bin/postgres"
+
+    @property
     def hba_file(self) -> str:
         return f"{self.config_dir}/pg_hba.conf"
 
@@ -36,6 +44,27 @@ class PostgresLayout:
         # conf.d is included at the end of Debian's postgresql.conf, so these
         # values win over the packaged defaults without editing that file.
         return f"{self.config_dir}/conf.d/50-pgfortress.conf"
+
+    @property
+    def pid_file(self) -> str:
+        # Written by the running server: its pid, start time, port, socket.
+        return f"{self.data_dir}/postmaster.pid"
+
+    @property
+    def managed_files(self) -> tuple[str, ...]:
+        """The files PostgreSQL reads that pgfortress writes, applied together."""
+        return (
+            self.dropin_file,
+            self.hba_file,
+            self.server_cert,
+            self.server_key,
+            self.ca_cert,
+        )
+
+    @property
+    def log_file(self) -> str:
+        # Where pg_ctlcluster sends the server's messages when it starts it.
+        return f"/var/log/postgresql/postgresql-{self.version}-{self.cluster}.log"
 
     @property
     def tls_dir(self) -> str:

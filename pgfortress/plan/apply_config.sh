@@ -1,0 +1,238 @@
+# Swap staged configuration files in, have PostgreSQL check them, apply them
+# (reload, or restart when a changed setting needs it), verify the server
+# still answers, and put the previous files back if anything fails.
+#
+# pgfortress prepends the values used below (host, service, server_binary,
+# config_file, pid_file, log_file, socket_dir, port, tls_connect, cert_file)
+# and sets "$@" to the files it manages; a file takes part when
+# "<file>.pgf-candidate" exists. Lines on stdout start with "pgfortress: ";
+# a failure exits 1 with one line on stderr that names the host.
+
+# A dropped SSH session must not stop the script between two steps: it runs
+# to the end, rolled back or applied, even when nobody reads its output.
+trap '' HUP PIPE
+
+say() { printf 'pgfortress: %s\n' "$*"; }
+fail() { printf 'pgfortress: %s: %s\n' "$host" "$*" >&2; exit 1; }
+
+# psql as the postgres OS user over a unix socket: directory, port, SQL.
+sql() {
+    runuser -u postgres -- env -C / psql -X -q -A -t -v ON_ERROR_STOP=1 \
+        -d postgres -h "$1" -p "$2" -c "$3" 2>&1
+}
+
+# Several lines as one.
+one_line() { printf '%s' "$1" | tr '\n' ' '; }
+
+# Server messages without their line prefix, joined with "; ".
+messages() {
+    sed -E 's/^.* (LOG|WARNING|ERROR|FATAL|PANIC|DETAIL|HINT): +//' |
+        sed -E ':a;N;$!ba;s/\n/; /g'
+}
+
+# The server's last messages matching $1 since log_mark, from the log that
+# pg_ctlcluster keeps.
+log_mark=0
+server_log() {
+    tail -c +"$((log_mark + 1))" "$log_file" 2>/dev/null | grep -E "$1" |
+        tail -n 2 | messages
+}
+
+# pg_file_settings says "setting could not be applied" both for a value
+# that only a restart can change and for a value that is not valid; the
+# setting's context tells them apart, and the server binary (below) names
+# what is wrong with a value.
+rejected_sql="SELECT string_agg(problem, '; ') FROM (
+    SELECT coalesce(f.sourcefile || ':' || f.sourceline || ': ', '')
+        || coalesce(f.name || ': ', '') || f.error
+    FROM pg_file_settings f LEFT JOIN pg_settings s ON s.name = f.name
+    WHERE f.error IS NOT NULL AND (f.error <> 'setting could not be applied'
+        OR s.context IS DISTINCT FROM 'postmaster')
+    UNION ALL
+    SELECT current_setting('hba_file') || ':' || line_number || ': ' || error
+    FROM pg_hba_file_rules WHERE error IS NOT NULL
+) AS problems (problem)"
+restart_sql="SELECT string_agg(DISTINCT name, ', ' ORDER BY name)
+    || CASE count(DISTINCT name) WHEN 1 THEN ' needs' ELSE ' need' END
+    || ' a restart'
+    FROM pg_file_settings f JOIN pg_settings s USING (name)
+    WHERE f.error = 'setting could not be applied' AND s.context = 'postmaster'"
+
+# The server binary reads the configuration as a start would and reports
+# each value it refuses, restart-only settings included.
+start_check() {
+    checked=$(runuser -u postgres -- env -C / "$server_binary" \
+        --config-file="$config_file" -C data_directory 2>&1 >/dev/null) && return
+    printf '%s\n' "$checked" | messages
+}
+
+# Until it is signalled, the running server keeps its own port and socket
+# directory, whatever the new files say: read them from its pid file.
+[ -f "$pid_file" ] || fail "PostgreSQL is not running, so it cannot check" \
+    "the new files; nothing was changed (start it: systemctl start $service)"
+run_port=$(sed -n 4p "$pid_file")
+run_socket=$(sed -n 5p "$pid_file")
+out=$(sql "$run_socket" "$run_port" 'SELECT pg_conf_load_time()') || fail \
+    "cannot reach PostgreSQL over $run_socket: $(one_line "$out"); nothing changed"
+loaded=$out
+
+# Put the previous files back; the new ones stay as <file>.pgf-rejected.
+restore() {
+    for file in $swapped; do
+        if [ -e "$file.pgf-previous" ]; then
+            ln -f "$file" "$file.pgf-rejected" &&
+                ln -f "$file.pgf-previous" "$file.pgf-restore" &&
+                mv -f "$file.pgf-restore" "$file"
+        else
+            mv -f "$file" "$file.pgf-rejected"
+        fi || return 1
+    done
+}
+
+swapped=""
+for file in "$@"; do
+    [ -e "$file.pgf-candidate" ] || continue
+    # A hard link keeps the live file, owner, mode and time untouched, as
+    # the previous version; the rename then swaps the candidate in at once.
+    if [ -e "$file" ]; then
+        ln -f "$file" "$file.pgf-previous" || {
+            restore
+            fail "cannot keep $file as $file.pgf-previous; nothing changed"
+        }
+    else
+        rm -f "$file.pgf-previous"
+    fi
+    mv -f "$file.pgf-candidate" "$file" || {
+        restore
+        fail "cannot move $file.pgf-candidate into place; nothing changed"
+    }
+    swapped="$swapped $file"
+done
+
+subject="the new files"
+back="the previous files are back (the new ones are kept as"
+for file in $swapped; do
+    back="$back ${file##*/}.pgf-rejected"
+done
+back="$back)"
+if [ -z "$swapped" ]; then
+    subject="the files on disk"
+    back="there are no previous files to go back to"
+fi
+
+out=$(sql "$run_socket" "$run_port" "$rejected_sql") || {
+    restore
+    fail "cannot ask PostgreSQL to check $subject: $(one_line "$out");" \
+        "nothing was reloaded, $back"
+}
+said=$(start_check)
+[ -z "$said" ] || out="${out:+$out; }$said"
+if [ -n "$out" ]; then
+    restore || fail "PostgreSQL rejects $subject: $out; restoring the" \
+        "previous ones failed too, fix them by hand before anything reloads"
+    fail "PostgreSQL rejects $subject: $out; nothing was reloaded, $back"
+fi
+restart=$(sql "$run_socket" "$run_port" "$restart_sql") || {
+    restore
+    fail "cannot ask PostgreSQL what needs a restart: $(one_line "$restart");" \
+        "nothing was reloaded, $back"
+}
+
+# Wait until a new connection over the wanted socket sees a configuration
+# load other than "$1" (any, when empty): a reload is asynchronous. When the
+# admin connected before, with the files "$1" was read from, a refusal by the
+# server itself (FATAL) can only come from the new files: it is final.
+reached=""
+admin_connects() {
+    tries=0
+    while [ "$tries" -lt 50 ]; do
+        if reached=$(sql "$socket_dir" "$port" 'SELECT pg_conf_load_time()'); then
+            [ -n "$1" ] && [ "$reached" = "$1" ] || return 0
+            reached="the server has not read its files again after 10 s"
+        elif [ -n "$1" ]; then
+            case $reached in
+            *"starting up"*) ;;
+            *FATAL:*) return 1 ;;
+            esac
+        fi
+        tries=$((tries + 1))
+        sleep 0.2
+    done
+    return 1
+}
+
+served=""
+presents_certificate() {
+    want=$(openssl x509 -in "$cert_file" -noout -fingerprint -sha256 2>&1) || {
+        served="cannot read $cert_file: $want"
+        return 1
+    }
+    got=$(timeout 10 openssl s_client -starttls postgres -connect "$tls_connect" \
+        </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null)
+    if [ -z "$got" ]; then
+        served="no TLS handshake with $tls_connect"
+        return 1
+    fi
+    served="${got#*=}"
+    [ "$got" = "$want" ] || {
+        served="$tls_connect presents the certificate $served"
+        served="$served, but $cert_file holds ${want#*=}"
+        said=$(server_log 'SSL|certificate|private key')
+        [ -z "$said" ] || served="$served (server log: $said)"
+        return 1
+    }
+}
+
+verify() {
+    admin_connects "$1" || {
+        problem="postgres cannot connect over $socket_dir: $reached"
+        return 1
+    }
+    presents_certificate || {
+        problem="TLS check failed: $served"
+        return 1
+    }
+}
+
+# $1: reload or restart, $2: what went wrong.
+roll_back() {
+    [ -n "$swapped" ] || fail "$2; $back"
+    restore || fail "$2; restoring the previous files failed too, fix them by hand"
+    before=$(sql "$socket_dir" "$port" 'SELECT pg_conf_load_time()') || before=""
+    [ "$1" = restart ] && before=""
+    log_mark=$(stat -c %s "$log_file" 2>/dev/null || echo 0)
+    out=$(systemctl "$1" "$service" 2>&1) || {
+        said=$(server_log 'FATAL|PANIC')
+        fail "$2; the previous files are back but PostgreSQL did not $1 with" \
+            "them either: ${said:-$(one_line "$out")}"
+    }
+    verify "$before" ||
+        fail "$2; the previous files are back and PostgreSQL was ${1}ed with" \
+            "them, but $problem"
+    fail "$2; $back; PostgreSQL was ${1}ed with the previous files"
+}
+
+if [ -n "$restart" ]; then
+    action=restart
+    say "restarting: $restart"
+else
+    action=reload
+    say "reloading: no changed setting needs a restart"
+fi
+log_mark=$(stat -c %s "$log_file" 2>/dev/null || echo 0)
+out=$(systemctl "$action" "$service" 2>&1) || {
+    said=$(server_log 'FATAL|PANIC')
+    roll_back "$action" \
+        "PostgreSQL did not $action with $subject: ${said:-$(one_line "$out")}"
+}
+
+verify "$loaded" || roll_back "$action" "after the $action, $problem"
+say "verified: postgres connects over $socket_dir; TLS on $tls_connect" \
+    "presents ${cert_file##*/} (SHA-256 $served)"
+for file in $swapped; do
+    if [ -e "$file.pgf-previous" ]; then
+        say "applied $file (the replaced version: ${file##*/}.pgf-previous)"
+    else
+        say "applied $file (new)"
+    fi
+done

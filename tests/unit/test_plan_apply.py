@@ -1,0 +1,321 @@
+"""Applying configuration: the file state, the TLS address, and the script itself.
+
+The apply script runs here for real, in a temporary directory, with stand-ins
+for the tools it calls on a host (psql through runuser, systemctl, openssl).
+The stand-ins answer from files the test writes, so each case says what
+PostgreSQL would report and checks which files end up where and which
+signals were sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from pgfortress.plan import layout_for
+from pgfortress.plan.apply import (
+    ApplyPlan,
+    FileState,
+    apply_plan,
+    apply_script,
+    file_state_command,
+    needs_candidate,
+    parse_file_state,
+    tls_check_address,
+)
+
+DIGEST = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("lines", "state"),
+    [
+        (["absent"], FileState(None)),
+        (["absent", "candidate"], FileState(None, candidate=True)),
+        (
+            ["postgres postgres 640", DIGEST],
+            FileState(DIGEST, "postgres", "postgres", "640"),
+        ),
+        (
+            ["root postgres 644", DIGEST, "candidate"],
+            FileState(DIGEST, "root", "postgres", "644", candidate=True),
+        ),
+    ],
+)
+def test_parse_file_state(lines: list[str], state: FileState) -> None:
+    assert parse_file_state(lines) == state
+
+
+def test_file_state_command_reads_a_real_file(tmp_path: Path) -> None:
+    path = tmp_path / "pg hba.conf"
+    path.write_text("local all postgres peer\n")
+    path.chmod(0o640)
+    (tmp_path / "pg hba.conf.pgf-candidate").write_text("x")
+    output = subprocess.run(
+        ["sh", "-c", file_state_command(str(path))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    state = parse_file_state(output.splitlines())
+    assert state.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert state.mode == "640"
+    assert state.candidate
+
+
+LIVE = FileState(hashlib.sha256(b"text").hexdigest(), "postgres", "postgres", "640")
+
+
+@pytest.mark.parametrize(
+    ("state", "content", "owner", "mode", "needed"),
+    [
+        (LIVE, b"text", "postgres", "640", False),
+        (LIVE, b"text", "postgres", "0640", False),
+        (LIVE, b"other text", "postgres", "640", True),
+        (LIVE, b"text", "root", "640", True),
+        (LIVE, b"text", "postgres", "600", True),
+        (FileState(None), b"text", "postgres", "640", True),
+    ],
+)
+def test_needs_candidate(
+    state: FileState, content: bytes, owner: str, mode: str, needed: bool
+) -> None:
+    assert needs_candidate(state, content, owner, "postgres", mode) is needed
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [
+        (["127.0.0.1", "::1", "10.0.0.5", "fd00::5"], "10.0.0.5:5432"),
+        (["127.0.0.1", "::1", "fd00::5", "10.0.0.5"], "10.0.0.5:5432"),
+        (["127.0.0.1", "::1", "fd00::5"], "[fd00::5]:5432"),
+        (["127.0.0.1", "::1"], "127.0.0.1:5432"),
+        (["*"], "127.0.0.1:5432"),
+    ],
+)
+def test_tls_check_address(listen: list[str], address: str) -> None:
+    assert tls_check_address(listen, 5432) == address
+
+
+def test_the_plan_covers_every_file_pgfortress_writes() -> None:
+    layout = layout_for("db1", 12, None)
+    plan = apply_plan("db1", layout, "/run/pg", 5433, ["127.0.0.1", "10.0.0.5"])
+    assert plan.files == (
+        "/etc/postgresql/15/main/conf.d/50-pgfortress.conf",
+        "/etc/postgresql/15/main/pg_hba.conf",
+        "/etc/postgresql/15/main/tls/server.crt",
+        "/etc/postgresql/15/main/tls/server.key",
+        "/etc/postgresql/15/main/tls/ca.crt",
+    )
+    assert plan.pid_file == "/var/lib/postgresql/15/main/postmaster.pid"
+    assert plan.service == "postgresql@15-main"
+    assert plan.tls_connect == "10.0.0.5:5433"
+
+
+def test_the_script_is_valid_sh_with_quoted_values() -> None:
+    layout = layout_for("db1", 12, None)
+    plan = apply_plan("db'1", layout, "/run/pg", 5432, ["127.0.0.1"])
+    script = apply_script(plan)
+    assert "host='db'\"'\"'1'" in script
+    subprocess.run(["sh", "-n", "-c", script], check=True)
+
+
+def test_paths_with_whitespace_are_refused() -> None:
+    layout = layout_for("db1", 12, None)
+    plan = apply_plan("db1", layout, "/run/pg", 5432, ["127.0.0.1"])
+    broken = replace(plan, files=("/etc/pg hba.conf",))
+    with pytest.raises(ValueError, match="whitespace"):
+        apply_script(broken)
+
+
+# Stand-ins for the host's tools. $STUB holds what "PostgreSQL" answers:
+# rejected (pg_file_settings/pg_hba_file_rules errors), start (what the server
+# binary says of the files, empty if it accepts them), restart (the sentence
+# of settings that need a restart), loaded (pg_conf_load_time), served (the
+# fingerprint TLS presents); calls records each systemctl action.
+RUNUSER = """#!/bin/sh
+for arg; do sql=$arg; done
+case $sql in
+data_directory) if [ -s "$STUB/start" ]; then cat "$STUB/start" >&2; exit 1; fi ;;
+*pg_hba_file_rules*) cat "$STUB/rejected" ;;
+*"a restart"*) cat "$STUB/restart" ;;
+*pg_conf_load_time*) cat "$STUB/loaded" ;;
+esac
+"""
+SYSTEMCTL = """#!/bin/sh
+echo "$1" >> "$STUB/calls"
+echo $(( $(cat "$STUB/loaded") + 1 )) > "$STUB/loaded"
+"""
+OPENSSL = """#!/bin/sh
+case $1 in
+x509) if [ "$2" = -in ]; then echo "sha256 Fingerprint=$(cat "$3")";
+      else cat >/dev/null; echo "sha256 Fingerprint=$(cat "$STUB/served")"; fi ;;
+s_client) echo "certificate" ;;
+esac
+"""
+
+
+@dataclass
+class Host:
+    """A fake host: config files in ``etc``, stubbed tools, one apply plan."""
+
+    root: Path
+
+    @property
+    def stub(self) -> Path:
+        return self.root / "stub"
+
+    def file(self, name: str) -> Path:
+        return self.root / "etc" / name
+
+    def answer(self, **values: str) -> None:
+        for name, value in values.items():
+            (self.stub / name).write_text(value)
+
+    @property
+    def calls(self) -> list[str]:
+        path = self.stub / "calls"
+        return path.read_text().split() if path.exists() else []
+
+    def apply(self) -> subprocess.CompletedProcess[str]:
+        plan = ApplyPlan(
+            host="db1",
+            service="postgresql@15-main",
+            server_binary="/usr/lib/postgresql/15/bin/postgres",
+            config_file=str(self.file("postgresql.conf")),
+            pid_file=str(self.root / "postmaster.pid"),
+            log_file=str(self.root / "server.log"),
+            cert_file=str(self.file("server.crt")),
+            files=tuple(str(self.file(n)) for n in ("pg.conf", "hba", "server.crt")),
+            socket_dir="/run/pg",
+            port=5432,
+            tls_connect="10.0.0.5:5432",
+        )
+        env = os.environ | {
+            "PATH": f"{self.stub}:{os.environ['PATH']}",
+            "STUB": str(self.stub),
+        }
+        return subprocess.run(
+            ["sh", "-c", apply_script(plan)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Host:
+    host = Host(tmp_path)
+    host.stub.mkdir()
+    for name, text in [("runuser", RUNUSER), ("systemctl", SYSTEMCTL)]:
+        (host.stub / name).write_text(text)
+        (host.stub / name).chmod(0o755)
+    (host.stub / "openssl").write_text(OPENSSL)
+    (host.stub / "openssl").chmod(0o755)
+    (host.root / "etc").mkdir()
+    (host.root / "postmaster.pid").write_text("1\n/data\n0\n5432\n/run/pg\n")
+    (host.root / "server.log").write_text("")
+    host.file("pg.conf").write_text("old settings\n")
+    host.file("hba").write_text("old rules\n")
+    host.file("server.crt").write_text("CERT-1")
+    host.answer(rejected="", start="", restart="", loaded="100", served="CERT-1")
+    return host
+
+
+def stage(host: Host, name: str, text: str) -> None:
+    host.file(name + ".pgf-candidate").write_text(text)
+
+
+def test_an_accepted_change_is_swapped_in_and_reloaded(fake: Host) -> None:
+    stage(fake, "hba", "new rules\n")
+    result = fake.apply()
+    assert result.returncode == 0, result.stderr
+    assert fake.file("hba").read_text() == "new rules\n"
+    assert fake.file("hba.pgf-previous").read_text() == "old rules\n"
+    assert not fake.file("hba.pgf-candidate").exists()
+    assert fake.calls == ["reload"]
+    assert "pgfortress: reloading: no changed setting needs a restart" in result.stdout
+    assert "pgfortress: verified: postgres connects over /run/pg" in result.stdout
+
+
+def test_a_rejected_change_never_reaches_a_signal(fake: Host) -> None:
+    stage(fake, "hba", "hostssl all all 10.0.0.0/8 scram-sha-257\n")
+    stage(fake, "pg.conf", "new settings\n")
+    fake.answer(rejected='hba:1: invalid authentication method "scram-sha-257"')
+    result = fake.apply()
+    assert result.returncode == 1
+    assert fake.calls == []
+    assert fake.file("hba").read_text() == "old rules\n"
+    assert fake.file("pg.conf").read_text() == "old settings\n"
+    assert "scram-sha-257" in fake.file("hba.pgf-rejected").read_text()
+    assert result.stderr.startswith("pgfortress: db1: PostgreSQL rejects the new files")
+    assert 'invalid authentication method "scram-sha-257"' in result.stderr
+    assert "pg.conf.pgf-rejected hba.pgf-rejected" in result.stderr
+
+
+def test_a_value_the_server_binary_refuses_is_rejected(fake: Host) -> None:
+    stage(fake, "pg.conf", "max_connections = many\n")
+    fake.answer(
+        restart="max_connections needs a restart",
+        start=(
+            '2026-01-01 UTC [7] LOG:  invalid value for parameter "max_connections"'
+            ': "many"\n2026-01-01 UTC [7] FATAL:  configuration file "pg.conf" '
+            "contains errors\n"
+        ),
+    )
+    result = fake.apply()
+    assert result.returncode == 1
+    assert fake.calls == []
+    assert fake.file("pg.conf").read_text() == "old settings\n"
+    assert (
+        "PostgreSQL rejects the new files: invalid value for parameter "
+        '"max_connections": "many"; configuration file "pg.conf" contains errors; '
+        "nothing was reloaded"
+    ) in result.stderr
+
+
+def test_a_new_file_that_is_rejected_is_removed(fake: Host) -> None:
+    fake.file("pg.conf").unlink()
+    stage(fake, "pg.conf", "max_connections = lots\n")
+    fake.answer(rejected="pg.conf:1: max_connections: invalid value")
+    assert fake.apply().returncode == 1
+    assert not fake.file("pg.conf").exists()
+    assert fake.file("pg.conf.pgf-rejected").exists()
+
+
+def test_a_setting_that_needs_a_restart_restarts_once(fake: Host) -> None:
+    stage(fake, "pg.conf", "max_connections = 50\n")
+    fake.answer(restart="max_connections needs a restart")
+    result = fake.apply()
+    assert result.returncode == 0, result.stderr
+    assert fake.calls == ["restart"]
+    assert "pgfortress: restarting: max_connections needs a restart" in result.stdout
+
+
+def test_a_failed_check_after_the_reload_rolls_back(fake: Host) -> None:
+    stage(fake, "server.crt", "CERT-2")
+    result = fake.apply()
+    assert result.returncode == 1
+    assert fake.calls == ["reload", "reload"]
+    assert fake.file("server.crt").read_text() == "CERT-1"
+    assert fake.file("server.crt.pgf-rejected").read_text() == "CERT-2"
+    assert "presents the certificate CERT-1" in result.stderr
+    assert "PostgreSQL was reloaded with the previous files" in result.stderr
+
+
+def test_nothing_changes_when_the_server_is_not_running(fake: Host) -> None:
+    (fake.root / "postmaster.pid").unlink()
+    stage(fake, "hba", "new rules\n")
+    result = fake.apply()
+    assert result.returncode == 1
+    assert "PostgreSQL is not running" in result.stderr
+    assert fake.file("hba").read_text() == "old rules\n"
+    assert fake.file("hba.pgf-candidate").exists()
+    assert fake.calls == []
