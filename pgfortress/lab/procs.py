@@ -173,12 +173,18 @@ def forget(run_dir: Path, label: str) -> None:
 
 
 def is_alive(entry: ProcessRecord) -> bool:
-    """True while the recorded process itself (not a reused pid) still runs."""
-    _reap(entry.pid)
+    """True while the recorded process itself (not a reused pid) still runs.
+
+    A child of this process that is gone is also reaped here, so it leaves no
+    zombie: it may exit between any two of these reads, so reaping only
+    before them could miss it.
+    """
     stat = _stat(entry.pid)
-    if stat is None or stat[0] in "ZX" or stat[2] != entry.started:
-        return False
-    return cmdline(entry.pid) == entry.argv
+    same = stat is not None and stat[0] not in "ZX" and stat[2] == entry.started
+    if same and cmdline(entry.pid) == entry.argv:
+        return True
+    _reap(entry.pid, settle=1.0)
+    return False
 
 
 def stop(entries: Iterable[ProcessRecord], sig: int, timeout: float) -> list[str]:
@@ -218,7 +224,18 @@ def discard(pid: int) -> None:
         child.wait(timeout=10)
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int, settle: float = 0.0) -> None:
+    """Collect a child of ours that has exited; wait up to ``settle`` s for one
+    that is still on its way out (its /proc entry already says it is gone)."""
     child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
+    if child is None:
+        return
+    if not settle:
+        child.poll()
+    else:
+        try:
+            child.wait(timeout=settle)
+        except subprocess.TimeoutExpired:
+            return
+    if child.returncode is not None:
         del _CHILDREN[pid]
