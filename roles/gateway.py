@@ -44,7 +44,7 @@ from pgfortress.plan.gateway import (
     render_gateway_unit,
 )
 from pgfortress.secrets import Secret, SecretStore
-from pgfortress.spec.gateway import gateway_from_host_data
+from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
 
 from .operations import secret_file
 
@@ -60,6 +60,7 @@ WHEELHOUSE_SPEC = "pgfortress-gateway[redis]"
 # (Debian 12 ships 3.11.2). Extra wheels are harmless; pip picks what it needs.
 PATCH_LEVEL_EXTRAS = ("async-timeout>=4.0.3",)
 LAYOUT = GatewayLayout()
+JWT_KEY_FILES = frozenset({"jwt-secret", "jwt-public.pem", "jwks-ca.crt"})
 
 
 @deploy("pgfortress gateway")
@@ -78,7 +79,12 @@ def gateway() -> None:
         )
         store = SecretStore(spec.secrets_dir)
         password = store.get(spec.database.password_secret)
-        jwt_secret = store.get_or_create("gateway/jwt-secret", length=48)
+        jwt_secret = (
+            store.get_or_create("gateway/jwt-secret", length=48)
+            if spec.jwt.generated_secret
+            else None
+        )
+        jwt_files = _jwt_files(spec)
         redis_name = spec.limits.redis_password_secret
         redis_password = store.get(redis_name) if redis_name else None
     except PgFortressError as error:
@@ -86,7 +92,7 @@ def gateway() -> None:
 
     installed = _install(wheels)
     config = Secret(render_gateway_config(spec, LAYOUT, redis_password))
-    changed = _configure(issued, ca.cert_pem(), config, password, jwt_secret)
+    changed = _configure(issued, ca.cert_pem(), config, password, jwt_secret, jwt_files)
     filtered = spec.model_copy(update={"allowed_networks": address_filter(spec)})
     unit = files.put(
         name="Sandboxed systemd unit",
@@ -214,7 +220,8 @@ def _configure(
     ca_pem: bytes,
     config: Secret,
     password: Secret,
-    jwt_secret: Secret,
+    jwt_secret: Secret | None,
+    jwt_files: dict[str, bytes],
 ) -> bool:
     group = LAYOUT.user
     files.directory(
@@ -241,6 +248,17 @@ def _configure(
             group=group,
             mode="644",
         ),
+        *(
+            files.put(
+                name=f"Token verification: {name}",
+                src=StringIO(content.decode()),
+                dest=LAYOUT.file(name),
+                user="root",
+                group=group,
+                mode="644",
+            )
+            for name, content in jwt_files.items()
+        ),
     ]
     secrets = [
         secret_file(
@@ -256,7 +274,24 @@ def _configure(
             ("gateway.toml", config),
             ("tls.key", issued.key_pem),
             ("db-password", password),
-            ("jwt-secret", jwt_secret),
+            *([("jwt-secret", jwt_secret)] if jwt_secret is not None else []),
         )
     ]
+    in_use = {*jwt_files, *(["jwt-secret"] if jwt_secret is not None else [])}
+    for name in sorted(JWT_KEY_FILES - in_use):
+        # A key source given up: its file goes, so no stale key stays trusted
+        # by a later configuration by mistake.
+        files.file(
+            name=f"Token verification: no {name}", path=LAYOUT.file(name), present=False
+        )
     return any(op.changed for op in [*public, *secrets])
+
+
+def _jwt_files(spec: GatewayHostSpec) -> dict[str, bytes]:
+    """The public key or the JWKS host's CA to upload, read on this machine."""
+    found: dict[str, bytes] = {}
+    if spec.jwt.public_key_file is not None:
+        found["jwt-public.pem"] = spec.jwt.public_key_file.read_bytes()
+    if spec.jwt.jwks_ca_file is not None:
+        found["jwks-ca.crt"] = spec.jwt.jwks_ca_file.read_bytes()
+    return found

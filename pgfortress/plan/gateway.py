@@ -112,7 +112,18 @@ def render_gateway_config(
             "max_body_bytes": api.max_body_bytes,
             "statement_timeout_ms": api.statement_timeout_ms,
         },
-        jwt={"role_claim": spec.role_claim},
+        jwt={
+            "role_claim": spec.role_claim,
+            "jwks_url": spec.jwt.jwks_url,
+            "jwks_ca_file": layout.file("jwks-ca.crt")
+            if spec.jwt.jwks_ca_file
+            else None,
+            "public_key_file": (
+                layout.file("jwt-public.pem") if spec.jwt.public_key_file else None
+            ),
+            "audience": spec.jwt.audience,
+            "issuer": spec.jwt.issuer,
+        },
         cors={"allowed_origins": spec.cors_origins},
         limits={
             "per_subject": spec.limits.per_subject,

@@ -12,7 +12,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,9 +28,10 @@ from pydantic import (
 
 from ..errors import SpecError
 
-__all__ = ["GatewayHostSpec", "gateway_from_host_data"]
+__all__ = ["GatewayHostSpec", "GatewayJwt", "gateway_from_host_data"]
 
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
 _RATE = re.compile(r"^\d+/(second|minute|hour|day)(;\d+/(second|minute|hour|day))*$")
 
 
@@ -89,11 +94,86 @@ class GatewayLimits(_Strict):
         return value
 
 
+class GatewayJwt(_Strict):
+    """Where the gateway's token keys come from.
+
+    Nothing given: an HS256 secret generated into the secret store
+    (``gateway/jwt-secret``), which ``pgfortress token`` signs with. Otherwise
+    one of ``jwks_url`` (your identity provider's key set, https) or
+    ``public_key_file`` (a PEM public key on the control machine, uploaded).
+    """
+
+    jwks_url: str | None = None
+    jwks_ca_file: Path | None = None
+    public_key_file: Path | None = None
+    audience: str | None = Field(default=None, min_length=1)
+    issuer: str | None = Field(default=None, min_length=1)
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"{value!r} is not an https:// URL with a host")
+        if parts.username or parts.password or parts.fragment:
+            raise ValueError("give the URL without credentials or #fragment")
+        return value
+
+    @field_validator("public_key_file")
+    @classmethod
+    def _public_key(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            text = _read(path)
+            try:
+                key = serialization.load_pem_public_key(text)
+            except ValueError:
+                raise ValueError(
+                    f"{path} is not a PEM public key; give the provider's public "
+                    "key (-----BEGIN PUBLIC KEY-----), never a private one"
+                ) from None
+            if not isinstance(key, _SIGNING_KEYS):
+                raise ValueError(f"{path}: use an RSA, EC or Ed25519 public key")
+        return path
+
+    @field_validator("jwks_ca_file")
+    @classmethod
+    def _ca(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            text = _read(path)
+            try:
+                x509.load_pem_x509_certificate(text)
+            except ValueError:
+                raise ValueError(f"{path} is not a PEM certificate") from None
+        return path
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GatewayJwt:
+        if self.jwks_url and self.public_key_file:
+            raise ValueError("give jwks_url or public_key_file, not both")
+        if self.jwks_ca_file and not self.jwks_url:
+            raise ValueError("jwks_ca_file goes with jwks_url; add the URL")
+        return self
+
+    @property
+    def generated_secret(self) -> bool:
+        return self.jwks_url is None and self.public_key_file is None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read: {error.strerror}") from None
+
+
 class GatewayHostSpec(_Strict):
     host: str
     database: GatewayDatabase
     api: GatewayApi = Field(default_factory=GatewayApi)
     role_claim: str = ".role"
+    jwt: GatewayJwt = Field(default_factory=GatewayJwt)
     cors_origins: list[str] = Field(default_factory=list)
     limits: GatewayLimits = Field(default_factory=GatewayLimits)
     listen: str
@@ -144,6 +224,7 @@ _KEYS = {
     "gateway_database": "database",
     "gateway_api": "api",
     "gateway_role_claim": "role_claim",
+    "gateway_jwt": "jwt",
     "gateway_cors_origins": "cors_origins",
     "gateway_limits": "limits",
     "gateway_listen": "listen",

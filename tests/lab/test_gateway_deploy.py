@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from pgfortress import lab as labs
 from pgfortress import tls
@@ -345,3 +347,36 @@ def test_hosts_outside_the_client_networks_cannot_reach_the_gateway(
     }
     _, _, client = connect(lab, "client1", [https])
     assert client == {f"{gw.address} 8443": "connected"}
+
+
+def test_tokens_from_an_identity_provider_key_replace_the_secret(
+    deployed: Deployed, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Last in the module: it redeploys the gateway with another key source.
+    provider = ec.generate_private_key(ec.SECP256R1())
+    public = tmp_path_factory.mktemp("idp") / "idp.pub"
+    public.write_bytes(
+        provider.public_key().public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+    )
+    source = json.dumps({"public_key_file": str(public), "audience": "orders"})
+    extra = [*clients_only(deployed.lab), "--data", f"gateway_jwt={source}"]
+    runs = [run_deploy(deployed.lab, "deploys/gateway.py", extra=extra)]
+    runs.append(run_deploy(deployed.lab, "deploys/gateway.py", extra=extra))
+    assert all(run.returncode == 0 for run in runs), runs[0].output[-4000:]
+    assert runs[1].changed == [], "\n".join(runs[1].changed)
+    claims = {"role": "web_user", "sub": "idp-user", "exp": int(time.time()) + 300}
+    signed = jwt.encode(claims | {"aud": "orders"}, provider, algorithm="ES256")
+    other_audience = jwt.encode(claims | {"aud": "x"}, provider, algorithm="ES256")
+    assert call_from_client(deployed, "/customers?id=eq.1", signed)[0] == 200
+    assert call_from_client(deployed, "/customers", other_audience)[0] == 401
+    # The HS256 secret the gateway trusted before no longer opens anything.
+    assert call_from_client(deployed, "/customers", deployed.token())[0] == 401
+    config = ssh(deployed.lab, "gw1", "cat /etc/pgfortress-gateway/gateway.toml")
+    assert 'public_key_file = "/etc/pgfortress-gateway/jwt-public.pem"' in config
+    assert "secret_file" not in config
+    listing = ssh(deployed.lab, "gw1", "ls /etc/pgfortress-gateway").split()
+    assert "jwt-public.pem" in listing
+    assert "jwt-secret" not in listing

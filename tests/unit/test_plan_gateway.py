@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from pgfortress import tls
 from pgfortress.errors import SpecError
 from pgfortress.plan.gateway import (
     GatewayLayout,
@@ -222,3 +226,75 @@ def test_bad_gateway_data_is_refused(data: dict[str, Any], fragment: str) -> Non
         gateway_from_host_data("gw1", BASE | data)
     assert str(caught.value).startswith("host gw1: ")
     assert fragment in str(caught.value)
+
+
+@pytest.fixture
+def key_files(tmp_path: Path) -> dict[str, Path]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    paths = {"public": tmp_path / "idp.pub", "private": tmp_path / "idp.key"}
+    paths["public"].write_bytes(public_pem)
+    paths["private"].write_bytes(private_pem)
+    tls.init_ca(tmp_path / "ca", "test CA")
+    paths["ca"] = tmp_path / "ca" / "ca.crt"
+    return paths
+
+
+def test_jwt_keys_from_an_identity_provider_replace_the_secret(
+    key_files: dict[str, Path],
+) -> None:
+    jwks = config(
+        gateway_jwt={
+            "jwks_url": "https://idp.example/.well-known/jwks.json",
+            "jwks_ca_file": str(key_files["ca"]),
+            "audience": "orders-api",
+            "issuer": "https://idp.example/",
+        }
+    )["jwt"]
+    assert jwks == {
+        "role_claim": ".role",
+        "jwks_url": "https://idp.example/.well-known/jwks.json",
+        "jwks_ca_file": "/etc/pgfortress-gateway/jwks-ca.crt",
+        "audience": "orders-api",
+        "issuer": "https://idp.example/",
+    }
+    pem = config(gateway_jwt={"public_key_file": str(key_files["public"])})["jwt"]
+    assert pem == {
+        "role_claim": ".role",
+        "public_key_file": "/etc/pgfortress-gateway/jwt-public.pem",
+    }
+    assert config()["jwt"]["secret_file"] == "/etc/pgfortress-gateway/jwt-secret"
+
+
+@pytest.mark.parametrize(
+    ("jwt", "fragment"),
+    [
+        ({"jwks_url": "http://idp.example/jwks"}, "is not an https:// URL"),
+        ({"jwks_url": "https://u:p@idp.example/jwks"}, "without credentials"),
+        ({"jwks_url": "https://idp/j", "public_key_file": "@public"}, "not both"),
+        ({"jwks_ca_file": "@ca"}, "jwks_ca_file goes with jwks_url"),
+        ({"public_key_file": "@private"}, "is not a PEM public key"),
+        ({"public_key_file": "/nonexistent/idp.pub"}, "cannot be read"),
+        ({"jwks_url": "https://idp/j", "jwks_ca_file": "@public"}, "not a PEM cert"),
+        ({"audience": ""}, "jwt.audience"),
+        ({"algorithm": "HS256"}, "jwt.algorithm: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_jwt_sources_are_refused(
+    key_files: dict[str, Path], jwt: dict[str, str], fragment: str
+) -> None:
+    resolved = {
+        key: str(key_files[value[1:]]) if value.startswith("@") else value
+        for key, value in jwt.items()
+    }
+    with pytest.raises(SpecError) as caught:
+        gateway_from_host_data("gw1", BASE | {"gateway_jwt": resolved})
+    assert fragment in str(caught.value)
+    assert "PRIVATE KEY-----" not in str(caught.value)  # no key material echoed
