@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Literal, cast
 
-from pgfortress_gateway._lex import show, split_dot, split_top, unquote, unquoted
+from pgfortress_gateway._lex import show, split_dot, split_top, unquote
 from pgfortress_gateway._nodes import Filter, Logic, Operator
 from pgfortress_gateway.errors import RequestError
 from pgfortress_gateway.schema import Column, Relation
@@ -141,7 +141,7 @@ def parse_logic(
     if not inner.strip():
         raise RequestError(f"{operator}=() needs at least one condition")
     conditions: list[Filter | Logic] = []
-    for item in _split_conditions(inner):
+    for item in split_top(inner, array_literals=True):
         nested = _NESTED.fullmatch(item)
         if nested:
             kind = cast(Literal["and", "or"], nested.group(2))
@@ -162,36 +162,6 @@ def parse_logic(
             )
         conditions.append(parse_filter(relation, column, rest, in_logic=True))
     return Logic(operator, tuple(conditions), negated)
-
-
-def _split_conditions(text: str) -> list[str]:
-    """Split ``a.eq.1,b.cs.{x,y},or(…)`` on the commas between conditions.
-
-    Like :func:`split_top`, but a ``{…}`` that starts a value (right after a
-    ``.``) is one piece, commas included: PostgREST reads an array literal
-    there without quotes.
-    """
-    parts: list[str] = []
-    depth, start, braced, previous = 0, 0, False, ""
-    for index, char in unquoted(text):
-        if braced:
-            braced = char != "}"
-        elif char == "{" and previous == ".":
-            braced = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise RequestError(f"unbalanced ')' in {show(text)}")
-        elif char == "," and depth == 0:
-            parts.append(text[start:index])
-            start = index + 1
-        previous = char
-    if depth or braced:
-        raise RequestError(f"unclosed parenthesis or brace in {show(text)}")
-    parts.append(text[start:])
-    return parts
 
 
 def _in_list(column: str, value: str) -> tuple[str, ...]:

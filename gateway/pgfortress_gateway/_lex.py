@@ -53,12 +53,21 @@ def unquoted(text: str) -> Iterator[tuple[int, str]]:
         raise RequestError(f"unclosed quote in {show(text)}")
 
 
-def split_top(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside quotes and parentheses; refuse unbalanced input."""
+def split_top(text: str, sep: str = ",", *, array_literals: bool = False) -> list[str]:
+    """Split on ``sep`` outside quotes and parentheses; refuse unbalanced input.
+
+    With ``array_literals``, a ``{…}`` that starts a value (right after a
+    ``.``) is one piece, separators included: PostgREST reads an array
+    literal there without quotes (``a.eq.1,b.cs.{x,y}``).
+    """
     parts: list[str] = []
-    depth, start = 0, 0
+    depth, start, braced, previous = 0, 0, False, ""
     for index, char in unquoted(text):
-        if char == "(":
+        if braced:
+            braced = char != "}"
+        elif array_literals and char == "{" and previous == ".":
+            braced = True
+        elif char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
@@ -67,8 +76,10 @@ def split_top(text: str, sep: str = ",") -> list[str]:
         elif char == sep and depth == 0:
             parts.append(text[start:index])
             start = index + 1
-    if depth:
-        raise RequestError(f"unclosed parenthesis in {show(text)}")
+        previous = char
+    if depth or braced:
+        what = "parenthesis or brace" if array_literals else "parenthesis"
+        raise RequestError(f"unclosed {what} in {show(text)}")
     parts.append(text[start:])
     return parts
 
