@@ -34,6 +34,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pgfortress._logging import logger
 from pgfortress.errors import SpecError, TLSError
 from pgfortress.secrets import Secret, write_file_atomically
+from pgfortress.spec.postgres import TlsSpec
 
 __all__ = [
     "CA_CERT",
@@ -43,7 +44,9 @@ __all__ = [
     "CertificateAuthority",
     "IssuedCertificate",
     "certificate_covers",
+    "check_certificate_pair",
     "ensure_server_certificate",
+    "host_certificate",
     "init_ca",
     "issue_server_certificate",
     "key_matches_certificate",
@@ -409,11 +412,44 @@ def load_certificate_pair(
     expiring within 30 days is accepted with a warning: pgfortress cannot
     renew a certificate it did not issue.
     """
-    certificates = _load_certificates(
-        _read_checked(cert_path, forbidden=0o022, fix="644"), cert_path
+    cert_pem = _read_checked(cert_path, forbidden=0o022, fix="644")
+    _load_certificates(cert_pem, cert_path)
+    key_pem = _read_checked(key_path, forbidden=0o077, fix="600")
+    certificates = check_certificate_pair(
+        cert_pem,
+        key_pem,
+        cert_path=cert_path,
+        key_path=key_path,
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
     )
     leaf = certificates[0]
-    key_pem = _read_checked(key_path, forbidden=0o077, fix="600")
+    remaining = leaf.not_valid_after_utc - _now()
+    if remaining < CA_MIN_REMAINING:
+        logger.warning("%s expires in %d days: renew it", cert_path, remaining.days)
+    pems = [cert.public_bytes(serialization.Encoding.PEM) for cert in certificates]
+    return IssuedCertificate(pems[0], Secret(key_pem.decode("ascii")), b"".join(pems))
+
+
+def check_certificate_pair(
+    cert_pem: bytes,
+    key_pem: bytes,
+    *,
+    cert_path: Path,
+    key_path: Path,
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+) -> list[x509.Certificate]:
+    """Check an operator's server pair given as PEM bytes; return its certificates.
+
+    Pure: the paths only name the files in messages, and each message starts
+    with the path of the file to fix (the key's, when the key does not match).
+    Raises :class:`TLSError` for an unparsable file, a key that is not the
+    certificate's, a certificate outside its validity or one that does not
+    name every requested DNS name and address.
+    """
+    certificates = _load_certificates(cert_pem, cert_path)
+    leaf = certificates[0]
     key = _load_key(key_pem, key_path)
     if not key_matches_certificate(key, leaf):
         raise TLSError(
@@ -427,11 +463,61 @@ def load_certificate_pair(
             f"{cert_path} does not name {', '.join(missing)} in subjectAltName: "
             "reissue it with those names, or drop them from the host's TLS names"
         )
-    remaining = leaf.not_valid_after_utc - _now()
-    if remaining < CA_MIN_REMAINING:
-        logger.warning("%s expires in %d days: renew it", cert_path, remaining.days)
-    pems = [cert.public_bytes(serialization.Encoding.PEM) for cert in certificates]
-    return IssuedCertificate(pems[0], Secret(key_pem.decode("ascii")), b"".join(pems))
+    return certificates
+
+
+def host_certificate(
+    host: str,
+    spec: TlsSpec,
+    *,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+) -> tuple[CertificateAuthority, IssuedCertificate]:
+    """Load the CA and the server pair one host will present, naming the key to fix.
+
+    Runs on the control machine only, before any host changes: an expired
+    CA, an operator's certificate that does not name the host's addresses or
+    a key that does not match raise :class:`TLSError` starting with
+    ``host <host>: postgres_tls.<field>:``. Without ``cert_file`` the CA
+    issues (or reuses) a pair in ``spec.issued_dir``.
+    """
+    try:
+        ca = load_ca(spec.ca_dir)
+    except TLSError as error:
+        raise TLSError(f"host {host}: postgres_tls.ca_dir: {error}") from error
+    if spec.cert_file is None or spec.key_file is None:
+        try:
+            issued = ensure_server_certificate(
+                ca,
+                spec.issued_dir,
+                host,
+                dns_names=dns_names,
+                ip_addresses=ip_addresses,
+            )
+        except TLSError as error:
+            raise TLSError(f"host {host}: postgres_tls: {error}") from error
+        return ca, issued
+    try:
+        pair = load_certificate_pair(
+            spec.cert_file,
+            spec.key_file,
+            dns_names=dns_names,
+            ip_addresses=ip_addresses,
+        )
+    except TLSError as error:
+        field = _file_named_first(str(error), spec.cert_file, spec.key_file)
+        raise TLSError(f"host {host}: postgres_tls.{field}: {error}") from error
+    return ca, pair
+
+
+def _file_named_first(message: str, cert_file: Path, key_file: Path) -> str:
+    """``cert_file`` or ``key_file``: the one whose path the message names first."""
+    found = {
+        field: message.find(str(path))
+        for field, path in (("cert_file", cert_file), ("key_file", key_file))
+    }
+    named = {field: at for field, at in found.items() if at >= 0}
+    return min(named, key=lambda field: named[field]) if named else "cert_file"
 
 
 def _check_is_ca(certificate: x509.Certificate, path: Path) -> None:

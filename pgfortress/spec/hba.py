@@ -61,10 +61,14 @@ def _check_names(names: list[str], field: str) -> list[str]:
 
 
 def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    _check_family(text)
     try:
-        return ipaddress.ip_network(text, strict=True)
+        network = ipaddress.ip_network(text, strict=True)
     except ValueError:
         pass
+    else:
+        _check_mapped(text, network)
+        return network
     try:
         loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -75,6 +79,39 @@ def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     raise ValueError(
         f"address: {text!r} has host bits set; did you mean {loose.with_prefixlen}? "
         "(use /32 or /128 for a single address)"
+    )
+
+
+def _check_family(text: str) -> None:
+    """Refuse an IPv4 address with an IPv6-sized prefix, such as 10.0.0.0/64."""
+    address, slash, prefix = text.partition("/")
+    if ":" in address or not slash or not prefix.isdigit() or int(prefix) <= 32:
+        return
+    try:
+        ipaddress.IPv4Address(address)
+    except ValueError:
+        return
+    raise ValueError(
+        f"address: {text!r} puts an IPv6 prefix length (/{prefix}) on the IPv4 "
+        f"address {address}; an IPv4 network takes /0 to /32 (such as "
+        f"{address}/32), an IPv6 one is written with colons (2001:db8::/64)"
+    )
+
+
+def _check_mapped(
+    text: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> None:
+    """Refuse an IPv4 network written in IPv6's IPv4-mapped form (::ffff:a.b.c.d)."""
+    if not isinstance(network, ipaddress.IPv6Network) or network.prefixlen < 96:
+        return
+    mapped = network.network_address.ipv4_mapped
+    if mapped is None:
+        return
+    v4 = ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+    raise ValueError(
+        f"address: {text!r} is the IPv4 network {v4} written as IPv6 "
+        "(IPv4-mapped); PostgreSQL matches IPv4 clients only against IPv4 rules, "
+        f"so this rule would never match: write {v4}"
     )
 
 
@@ -90,6 +127,7 @@ class HbaRule(BaseModel):
     method: str = "scram-sha-256"
     options: dict[str, str] = Field(default_factory=dict)
     comment: str | None = None
+    acknowledge: list[Literal["wide-network", "all-all"]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> HbaRule:

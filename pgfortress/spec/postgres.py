@@ -25,7 +25,15 @@ from pydantic import (
 )
 
 from ..errors import SpecError
+from ._setting_units import unit_problem
 from .hba import NAME_PATTERN, HbaRule
+from .hba_policy import (
+    Shadow,
+    admin_rule_problem,
+    rule_text,
+    shadowed_rules,
+    unneeded_acknowledgements,
+)
 
 __all__ = [
     "LoggingSpec",
@@ -233,7 +241,26 @@ class PostgresHostSpec(_Strict):
                 raise ValueError(f"{name!r} is managed by pgfortress; {reason}")
             if isinstance(value, str) and ("\n" in value or "\0" in value):
                 raise ValueError(f"{name}: the value must be a single line")
+            problem = unit_problem(name, value)
+            if problem is not None:
+                raise ValueError(problem)
         return values
+
+    @field_validator("hba")
+    @classmethod
+    def _policy(cls, rules: list[HbaRule]) -> list[HbaRule]:
+        for position, rule in enumerate(rules):
+            problem = admin_rule_problem(rule)
+            if problem is not None:
+                raise ValueError(f"rule [{position}] ({rule_text(rule)}): {problem}")
+            for kind in unneeded_acknowledgements(rule):
+                raise ValueError(
+                    f"rule [{position}] ({rule_text(rule)}): acknowledge: {kind!r} "
+                    "acknowledges a warning this rule does not raise; remove it"
+                )
+        for shadow in shadowed_rules(rules):
+            raise ValueError(_shadow_message(rules, shadow))
+        return rules
 
     @model_validator(mode="after")
     def _secrets(self) -> PostgresHostSpec:
@@ -247,6 +274,19 @@ class PostgresHostSpec(_Strict):
                     "0700) where generated passwords are kept"
                 )
         return self
+
+
+def _shadow_message(rules: list[HbaRule], shadow: Shadow) -> str:
+    earlier, later = shadow.earlier, shadow.later
+    first, second = rule_text(rules[earlier]), rule_text(rules[later])
+    if shadow.duplicate:
+        return f"rule [{later}] ({second}) repeats rule [{earlier}]; remove one of them"
+    return (
+        f"rule [{later}] ({second}) can never be used: rule [{earlier}] ({first}) "
+        "comes first and matches every connection it would match, and PostgreSQL "
+        f"stops at the first matching rule; move rule [{later}] above rule "
+        f"[{earlier}], narrow rule [{earlier}], or remove rule [{later}]"
+    )
 
 
 def _is_address(text: str) -> bool:

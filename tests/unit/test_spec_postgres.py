@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from pgfortress.errors import SpecError
+from pgfortress.errors import SpecError, TLSError
 from pgfortress.spec import from_host_data
+from pgfortress.spec.postgres import TlsSpec
+from pgfortress.tls import host_certificate, init_ca, load_ca
 
 BASE: dict[str, Any] = {
     "postgres_listen": ["eth0"],
@@ -233,6 +241,179 @@ BAD_INPUTS = [
         ["postgres_tls.dns_names", "not a DNS name"],
         id="bad-dns-name",
     ),
+    # "IPv6 written as IPv4": an IPv4 address given an IPv6-sized prefix, and an
+    # IPv4 network written in IPv6's mapped form, which never matches a client.
+    pytest.param(
+        with_data(postgres_hba=[rule(address="10.0.0.1/64")]),
+        ["postgres_hba[0]", "'10.0.0.1/64'", "IPv6 prefix length", "10.0.0.1/32"],
+        id="ipv6-prefix-length-on-an-ipv4-address",
+    ),
+    pytest.param(
+        with_data(postgres_hba=[rule(address="::ffff:10.0.0.0/120")]),
+        [
+            "postgres_hba[0]",
+            "'::ffff:10.0.0.0/120'",
+            "never match",
+            "write 10.0.0.0/24",
+        ],
+        id="ipv4-network-written-as-ipv4-mapped-ipv6",
+    ),
+    pytest.param(
+        with_data(postgres_hba=[rule(), rule(comment="again")]),
+        [
+            "postgres_hba",
+            "rule [1] (hostssl app app_rw 10.0.0.0/24",
+            "repeats rule [0]",
+            "remove one of them",
+        ],
+        id="duplicate-hba-rule",
+    ),
+    pytest.param(
+        with_data(postgres_hba=[rule(databases="a, b"), rule(databases=["b", "a"])]),
+        ["postgres_hba", "rule [1]", "repeats rule [0]"],
+        id="duplicate-hba-rule-names-in-another-order",
+    ),
+    pytest.param(
+        with_data(
+            postgres_hba=[
+                rule(
+                    databases="all",
+                    users="all",
+                    address="10.0.0.0/16",
+                    method="reject",
+                ),
+                rule(users="alice"),
+            ]
+        ),
+        [
+            "postgres_hba",
+            "rule [1] (hostssl app alice 10.0.0.0/24",
+            "never be used",
+            "rule [0] (hostssl all all 10.0.0.0/16 reject)",
+            "move rule [1] above",
+        ],
+        id="rule-shadowed-by-an-earlier-broader-reject",
+    ),
+    pytest.param(
+        with_data(
+            postgres_hba=[
+                rule(users="all", address="10.0.0.0/16"),
+                rule(users="alice", method="cert"),
+            ]
+        ),
+        [
+            "rule [1] (hostssl app alice 10.0.0.0/24 cert) can never be used",
+            "rule [0] (hostssl app all 10.0.0.0/16 scram-sha-256)",
+        ],
+        id="rule-shadowed-by-an-earlier-broader-accepting-rule",
+    ),
+    pytest.param(
+        with_data(
+            postgres_hba=[
+                rule(type="host", users="all", method="reject"),
+                rule(),
+            ]
+        ),
+        [
+            "rule [1] (hostssl app app_rw 10.0.0.0/24 scram-sha-256) can never",
+            "rule [0] (host app all 10.0.0.0/24 reject)",
+        ],
+        id="hostssl-rule-shadowed-by-a-host-reject",
+    ),
+    pytest.param(
+        with_data(
+            postgres_hba=[
+                rule(type="local", databases="all", users="all", address=None)
+                | {"method": "reject"},
+                rule(type="local", users="alice", address=None, method="peer"),
+            ]
+        ),
+        [
+            "rule [1] (local app alice peer) can never be used",
+            "rule [0] (local all all reject)",
+        ],
+        id="socket-rule-shadowed-by-local-all-all-reject",
+    ),
+    pytest.param(
+        with_data(postgres_hba=[rule(users="postgres, app_rw")]),
+        [
+            "postgres_hba",
+            "rule [0]",
+            "'postgres' is the administrator",
+            "rejects postgres over TCP",
+            "remove 'postgres' from users",
+        ],
+        id="admin-user-over-tcp-is-unreachable",
+    ),
+    pytest.param(
+        with_data(
+            postgres_hba=[
+                rule(type="local", users="postgres", address=None, method="reject")
+            ]
+        ),
+        [
+            "rule [0] (local app postgres reject)",
+            "local all postgres peer",
+            "remove 'postgres' from users",
+        ],
+        id="admin-socket-access-cannot-be-taken-away",
+    ),
+    pytest.param(
+        with_data(postgres_hba=[rule(acknowledge=["wide-network"])]),
+        ["postgres_hba", "rule [0]", "acknowledge: 'wide-network'", "remove it"],
+        id="acknowledgement-of-a-warning-the-rule-does-not-raise",
+    ),
+    pytest.param(
+        with_data(postgres_hba=[rule(acknowledge=["wide"])]),
+        ["postgres_hba[0].acknowledge[0]", "'wide-network' or 'all-all'"],
+        id="unknown-acknowledgement",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"work_mem": "64 parsecs"}),
+        [
+            "postgres_settings",
+            "work_mem: '64 parsecs'",
+            "'parsecs'",
+            "use B, kB, MB, GB, TB",
+            "'64MB'",
+        ],
+        id="memory-setting-in-parsecs",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"statement_timeout": "5 fortnights"}),
+        [
+            "postgres_settings",
+            "statement_timeout: '5 fortnights'",
+            "use us, ms, s, min, h, d",
+            "'30s'",
+        ],
+        id="time-setting-in-fortnights",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"lock_timeout": "10MB"}),
+        [
+            "postgres_settings",
+            "lock_timeout: '10MB'",
+            "'MB', a memory unit",
+            "use us, ms, s, min, h, d",
+        ],
+        id="memory-unit-on-a-time-setting",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"shared_buffers": "2h"}),
+        ["shared_buffers: '2h'", "'h', a time unit", "use B, kB, MB, GB, TB"],
+        id="time-unit-on-a-memory-setting",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"work_mem": "8 MiB"}),
+        ["work_mem: '8 MiB'", "'MiB'", "case-sensitive", "use B, kB, MB, GB, TB"],
+        id="iec-unit-on-a-memory-setting",
+    ),
+    pytest.param(
+        with_data(postgres_settings={"maintenance_work_mem": "lots"}),
+        ["maintenance_work_mem: 'lots' is not a memory quantity", "'64MB'"],
+        id="memory-setting-without-a-number",
+    ),
 ]
 
 
@@ -251,3 +432,145 @@ def test_bad_input_is_refused_with_host_field_and_fix(
 def test_spec_error_is_also_a_value_error() -> None:
     with pytest.raises(ValueError, match="postgres_tls"):
         from_host_data("db1", {"postgres_listen": ["eth0"]})
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"work_mem": "1.5 GB", "maintenance_work_mem": 65536},
+        {"statement_timeout": 0, "lock_timeout": "-1", "deadlock_timeout": "250ms"},
+        {"idle_session_timeout": "2 min", "shared_buffers": "128MB"},
+        {"max_connections": 50, "jit": False},
+    ],
+)
+def test_quantities_with_valid_units_are_accepted(
+    settings: dict[str, str | int | bool],
+) -> None:
+    assert from_host_data("db1", with_data(postgres_settings=settings)).settings
+
+
+def test_a_narrow_rule_before_a_broader_one_is_accepted() -> None:
+    policy = [
+        rule(users="alice", method="cert"),
+        rule(users="all", address="10.0.0.0/16"),
+        rule(databases="all", users="all", address="10.0.0.0/8", method="reject"),
+    ]
+    assert len(from_host_data("db1", with_data(postgres_hba=policy)).hba) == 3
+
+
+# --- operator certificates, checked on the control machine -------------------
+# tls.host_certificate reads only local files (the CA and the operator's pair);
+# no host is contacted. Messages name the host, the postgres_tls key, the file
+# or value at fault and the fix.
+
+HOST_IPS = ["10.0.0.5"]
+
+
+def _write(path: Path, data: bytes, mode: int) -> Path:
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+def _ca_dir(tmp_path: Path, *, expired: bool = False) -> Path:
+    directory = tmp_path / "ca"
+    init_ca(directory, "test CA")
+    if expired:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old CA")])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=400))
+            .not_valid_after(now - timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
+            .sign(key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        _write(directory / "ca.crt", cert.public_bytes(pem), 0o644)
+        key_bytes = key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        _write(directory / "ca.key", key_bytes, 0o600)
+    return directory
+
+
+def _operator_pair(
+    tmp_path: Path, ips: list[str], *, foreign_key: bool = False
+) -> tuple[Path, Path]:
+    ca = load_ca(_ca_dir(tmp_path / "theirs"))
+    issued = ca.issue_server(common_name="db7", dns_names=["db7"], ip_addresses=ips)
+    key = issued.key_pem.reveal().encode()
+    if foreign_key:
+        other = ca.issue_server(common_name="x", dns_names=["x"], ip_addresses=[])
+        key = other.key_pem.reveal().encode()
+    cert_file = _write(tmp_path / "db7.crt", issued.chain_pem, 0o644)
+    return cert_file, _write(tmp_path / "db7.key", key, 0o600)
+
+
+def _tls_case(tmp_path: Path, case: str) -> TlsSpec:
+    (tmp_path / "theirs").mkdir()
+    if case == "expired-ca":
+        return TlsSpec(ca_dir=_ca_dir(tmp_path, expired=True))
+    ca_dir = _ca_dir(tmp_path)
+    if case == "certificate-does-not-name-the-host-address":
+        cert_file, key_file = _operator_pair(tmp_path, ["10.0.0.9"])
+    else:
+        cert_file, key_file = _operator_pair(tmp_path, HOST_IPS, foreign_key=True)
+    return TlsSpec(ca_dir=ca_dir, cert_file=cert_file, key_file=key_file)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        pytest.param(
+            "certificate-does-not-name-the-host-address",
+            [
+                "postgres_tls.cert_file",
+                "db7.crt",
+                "does not name 10.0.0.5",
+                "reissue it",
+            ],
+            id="certificate-does-not-cover-the-host-address",
+        ),
+        pytest.param(
+            "key-does-not-match",
+            [
+                "postgres_tls.key_file",
+                "db7.key",
+                "is not the private key of",
+                "db7.crt",
+                "pair the certificate with the key",
+            ],
+            id="key-does-not-match-its-certificate",
+        ),
+        pytest.param(
+            "expired-ca",
+            ["postgres_tls.ca_dir", "ca.crt expired on", "pgfortress ca init"],
+            id="expired-ca",
+        ),
+    ],
+)
+def test_bad_operator_tls_is_refused_with_host_key_and_fix(
+    tmp_path: Path, case: str, expected: list[str]
+) -> None:
+    spec = _tls_case(tmp_path, case)
+    with pytest.raises(TLSError) as caught:
+        host_certificate("db7", spec, dns_names=["db7"], ip_addresses=HOST_IPS)
+    message = str(caught.value)
+    assert message.startswith("host db7: postgres_tls")
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_a_good_operator_pair_is_presented(tmp_path: Path) -> None:
+    (tmp_path / "theirs").mkdir()
+    cert_file, key_file = _operator_pair(tmp_path, HOST_IPS)
+    spec = TlsSpec(ca_dir=_ca_dir(tmp_path), cert_file=cert_file, key_file=key_file)
+    ca, issued = host_certificate("db7", spec, dns_names=["db7"], ip_addresses=HOST_IPS)
+    assert issued.cert_pem in cert_file.read_bytes()
+    assert ca.directory == spec.ca_dir
