@@ -27,6 +27,10 @@ stays as ``<file>.pgf-previous`` and a rolled-back one as
 ``<file>.pgf-rejected``. A stopped server is started, with the files it last
 ran with, before anything changes. All input is validated before the first
 change, on every host. docs/explanation/applying-changes.md has the details.
+
+Legal but risky ``postgres_hba`` rules (a network wider than /16 or /48, ``all``
+databases for ``all`` users over TCP) are printed as one warning line each and
+do not stop the run; ``acknowledge`` on the rule silences them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from io import StringIO
 from typing import Any
 
+from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
@@ -45,13 +50,15 @@ from pyinfra.facts.server import Hostname, LinuxDistribution
 from pyinfra.operations import apt, files, server, systemd
 
 from pgfortress import scram, tls
-from pgfortress.errors import PgFortressError, SecretStoreError, TLSError
+from pgfortress.errors import PgFortressError, SecretStoreError, SpecError
 from pgfortress.plan import PostgresLayout, layout_for, render_hba, render_settings
 from pgfortress.plan.apply import apply_plan
+from pgfortress.plan.hba import hba_lines, lockout_problem
 from pgfortress.plan.listen import LOOPBACK, resolve_listen
 from pgfortress.plan.probe import password_matches, probe_script
 from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
 from pgfortress.spec import PostgresHostSpec, from_host_data
+from pgfortress.spec.hba_policy import policy_warnings
 
 from .facts import InterfaceAddresses, PostgresConfigState, PostgresProbeRole
 from .operations import apply_config, group_member, psql_secret_script, stage_config
@@ -154,14 +161,16 @@ def server_config() -> ServerConfig:
     try:
         data: dict[str, Any] = host.data.dict()  # type: ignore[no-untyped-call]
         spec = from_host_data(host.name, data)
+        lockout = lockout_problem(hba_lines(spec.hba))
+        if lockout is not None:
+            raise SpecError(f"host {host.name}: postgres_hba: {lockout}")
         layout = _layout(spec)
         interfaces: dict[str, list[str]] = host.get_fact(InterfaceAddresses)
         listen = resolve_listen(host.name, spec.listen, interfaces)
-        try:
-            ca = tls.load_ca(spec.tls.ca_dir)
-            issued = _certificate(spec, ca, listen)
-        except TLSError as error:
-            raise TLSError(f"host {host.name}: postgres_tls: {error}") from error
+        dns_names, ips = _certificate_names(spec, listen)
+        ca, issued = tls.host_certificate(
+            host.name, spec.tls, dns_names=dns_names, ip_addresses=ips
+        )
         try:
             probe = _probe_password(spec)
         except SecretStoreError as error:
@@ -169,6 +178,13 @@ def server_config() -> ServerConfig:
     except PgFortressError as error:
         # pyinfra prints its own errors as one clean line, before any change.
         raise DeployError(str(error)) from error
+    for warning in policy_warnings(spec.hba):
+        host.log(
+            f"pgfortress: warning: host {host.name}: postgres_hba[{warning.position}]: "
+            f"{warning.risk} "
+            f"(acknowledge: [{warning.kind}] on the rule silences this)",
+            log_func=logger.warning,
+        )
     return ServerConfig(spec, layout, listen, issued, ca.cert_pem(), probe)
 
 
@@ -232,27 +248,15 @@ def _layout(spec: PostgresHostSpec) -> PostgresLayout:
     return layout_for(host.name, distro.get("major"), spec.version)
 
 
-def _certificate(
-    spec: PostgresHostSpec, ca: tls.CertificateAuthority, listen: list[str]
-) -> tls.IssuedCertificate:
+def _certificate_names(
+    spec: PostgresHostSpec, listen: list[str]
+) -> tuple[list[str], list[str]]:
+    """The DNS names and addresses the server certificate must carry."""
     ips = sorted({a for a in listen if a not in LOOPBACK and a != "*"})
     names = {*spec.tls.dns_names, str(host.get_fact(Hostname))}
     if not _is_ip(host.name):
         names.add(host.name)
-    if spec.tls.cert_file is not None and spec.tls.key_file is not None:
-        return tls.load_certificate_pair(
-            spec.tls.cert_file,
-            spec.tls.key_file,
-            dns_names=sorted(names),
-            ip_addresses=ips,
-        )
-    return tls.ensure_server_certificate(
-        ca,
-        spec.tls.issued_dir,
-        host.name,
-        dns_names=sorted(names),
-        ip_addresses=ips,
-    )
+    return sorted(names), ips
 
 
 def _is_ip(text: str) -> bool:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..spec.hba import HbaRule
 from ._templates import render
 
-__all__ = ["HbaLine", "hba_lines", "render_hba"]
+__all__ = ["HbaLine", "first_match", "hba_lines", "lockout_problem", "render_hba"]
+
+# The databases the deploy itself opens as the administrator over the socket.
+DEPLOY_DATABASES = ("postgres", "template1")
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,62 @@ def render_hba(rules: Sequence[HbaRule], admin_user: str = "postgres") -> str:
         text = "  ".join([*cells, line.method, line.options]).rstrip()
         rows.append((f"# {line.comment}" if line.comment else None, text))
     return render("postgresql/pg_hba.conf.j2", rows=rows)
+
+
+def _line_may_match(
+    line: HbaLine, database: str, user: str, address: str | None
+) -> bool:
+    """Whether ``line`` may match; group and same* keywords count as a match."""
+    if (line.type == "local") != (address is None):
+        return False
+    if address is not None:
+        network = ipaddress.ip_network(line.address)
+        if ipaddress.ip_address(address) not in network:
+            return False
+    databases = line.database.split(",")
+    users = line.user.split(",")
+    database_ok = database in databases or bool(
+        {"all", "sameuser", "samerole", "samegroup"} & set(databases)
+    )
+    user_ok = user in users or "all" in users or any(u[0] == "+" for u in users)
+    return database_ok and user_ok
+
+
+def first_match(
+    lines: Sequence[HbaLine], database: str, user: str, address: str | None = None
+) -> int | None:
+    """The index of the first line that may decide a connection (socket if no address).
+
+    Lines that might match (a ``+group`` or ``samerole`` entry) count as
+    matching, so a safe answer here is safe on the server too.
+    """
+    for index, line in enumerate(lines):
+        if _line_may_match(line, database, user, address):
+            return index
+    return None
+
+
+def lockout_problem(
+    lines: Sequence[HbaLine], admin_user: str = "postgres"
+) -> str | None:
+    """Why these pg_hba lines could lock the deploy out, or None if they cannot.
+
+    The deploy connects only as ``admin_user`` over the unix socket (to check,
+    verify and apply database roles); the first line that may decide such a
+    connection must be the administrator's ``peer`` line. :func:`hba_lines`
+    always puts it first, so this holds for every policy; the check guards
+    against a future change to that order.
+    """
+    for database in (*DEPLOY_DATABASES, "any_application_database"):
+        index = first_match(lines, database, admin_user)
+        if index is None:
+            where = "no line of pg_hba.conf"
+        elif (lines[index].method, lines[index].user) == ("peer", admin_user):
+            continue
+        else:
+            where = f"line {index + 1} of the rules"
+        return (
+            f"{admin_user} over the socket to {database} is decided by {where}, "
+            f"not by local all {admin_user} peer: the deploy would lock itself out"
+        )
+    return None
