@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,12 @@ def test_up_recovers_from_a_killed_run() -> None:
         for label, pid in records.items():
             if label.startswith("nspawn-") or label == "apt-proxy":
                 os.kill(pid, signal.SIGKILL)
+        # SIGKILL is delivered, not obeyed at once: on a busy machine a killed
+        # process can still show in /proc as running for a moment.
+        for _ in range(50):
+            if not pgfortress.lab.status(LAB).healthy:
+                break
+            time.sleep(0.2)
         assert not pgfortress.lab.status(LAB).healthy
 
         recovered = pgfortress.lab.up(LAB, HOSTS)
