@@ -272,3 +272,25 @@ def test_a_bad_spec_is_stopped_before_any_change(
         assert fragment in run.output, run.output[-2000:]
     assert run.changed == []
     assert "Beginning operation run" not in run.output
+
+
+def test_a_dry_run_shows_the_sql_masks_secrets_and_changes_nothing(
+    roles_lab: RolesLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = (REPO / "specs/lab.yml").read_text()
+    line = "      - {to: app_ro, on: all tables in schema app, privileges: [SELECT]}\n"
+    assert line in spec
+    smaller = tmp_path / "smaller.yml"
+    smaller.write_text(spec.replace(line, ""))
+    monkeypatch.setenv("PGFORTRESS_DATABASE_ROLES", str(smaller))
+    dry = run_deploy(roles_lab.lab, "deploys/database_roles.py", extra=["--dry"])
+    assert dry.returncode == 0, dry.output[-3000:]
+    shown = [row.strip() for row in dry.output.splitlines() if "REVOKE" in row]
+    assert shown, dry.output[-3000:]
+    assert all('"app_ro"' in row for row in shown), shown
+    secrets = roles_lab.lab.dir / "secrets" / "db1"
+    for secret in secrets.iterdir():
+        assert secret.read_text().strip() not in dry.output, secret.name
+    # Nothing was applied: the grant the dry run would revoke still works.
+    kept = sql(roles_lab, "app_ro", "SELECT count(*) FROM app.items")
+    assert kept.returncode == 0, kept.stderr

@@ -183,6 +183,22 @@ def test_a_setting_that_needs_a_restart_restarts_once(
     assert server_state(lab).max_connections == before.max_connections
 
 
+def test_a_dry_run_shows_the_settings_diff_and_changes_nothing(
+    lab: LabState,
+) -> None:
+    before = server_state(lab)
+    run = run_deploy(lab, "deploys/postgres.py", extra=["--dry", "--diff", *WORK_MEM])
+    assert run.returncode == 0, run.output[-4000:]
+    assert "work_mem = '8MB'" in run.output, run.output[-4000:]
+    after = server_state(lab)
+    assert (after.loaded, after.started, after.candidates) == (
+        before.loaded,
+        before.started,
+        0,
+    )
+    assert "8MB" not in ssh(lab, "db1", f"cat {CONFIG}/conf.d/50-pgfortress.conf")
+
+
 def test_a_stopped_server_is_started_then_changed(
     lab: LabState, tmp_path: Path
 ) -> None:
