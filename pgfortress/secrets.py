@@ -166,11 +166,18 @@ class SecretStore:
         together. The previous value stays, 0600, for a manual rollback.
         """
         path = self.path(name)
+        if not path.exists():
+            # Rotating what was never created is a wrong store, host or role,
+            # not a wish for a new secret: say so rather than create one.
+            raise SecretStoreError(
+                f"no secret {name} in {self._directory}: check the store "
+                "directory (pgfortress_secrets_dir), the host and the role; a "
+                "deploy creates a role's secret the first time"
+            )
         self._walk_directories(path.parent, create=True)
-        if path.exists():
-            old = _read_secret_file(path, follow_symlinks=False)
-            previous = self.path(f"{name}.previous")
-            write_file_atomically(previous, f"{old}\n".encode(), replace=True)
+        old = _read_secret_file(path, follow_symlinks=False)
+        previous = self.path(f"{name}.previous")
+        write_file_atomically(previous, f"{old}\n".encode(), replace=True)
         value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
         write_file_atomically(path, f"{value}\n".encode(), mode=0o600, replace=True)
         logger.info("rotated secret %s in %s", name, self._directory)

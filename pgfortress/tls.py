@@ -134,8 +134,9 @@ def init_ca(
     key_path, cert_path = directory / CA_KEY, directory / CA_CERT
     if key_path.exists() or cert_path.exists():
         raise TLSError(
-            f"{directory} already holds a CA; refusing to overwrite it. Load it "
-            "instead, or choose an empty directory for a new CA"
+            f"{directory} already holds a CA; refusing to overwrite it. Use it as "
+            "it is (`pgfortress ca show --dir` prints it), or choose an empty "
+            "directory for a new CA"
         )
     _make_private_directory(directory)
 
@@ -176,7 +177,7 @@ def load_ca(directory: Path) -> CertificateAuthority:
     """Load and check the CA in ``directory``: modes, key, CA-ness, validity."""
     fix = (
         f"create one with `pgfortress ca init --dir {directory}` "
-        "or point tls.ca_dir at your own CA"
+        "or point postgres_tls.ca_dir (gateway_ca_dir) at your own CA"
     )
     if not directory.is_dir():
         raise TLSError(f"no CA directory at {directory}: {fix}")
@@ -530,7 +531,8 @@ def _check_is_ca(certificate: x509.Certificate, path: Path) -> None:
     if not constraints.ca:
         raise TLSError(
             f"{path} is not a CA certificate (basicConstraints CA:TRUE is "
-            "missing): point tls.ca_dir at a CA, not at a server certificate"
+            "missing): point postgres_tls.ca_dir (gateway_ca_dir) at a CA, not at "
+            "a server certificate"
         )
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value

@@ -51,6 +51,20 @@ def test_rotate_replaces_the_password_and_keeps_the_previous(
     assert old not in out
 
 
+def test_rotate_refuses_a_secret_that_was_never_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_dir = tmp_path / "secrets"
+    SecretStore(store_dir).get_or_create("db1/app_rw")
+    argv = ["secrets", "rotate", "--store", "SECRETS_DIR", "--host", "db1", "app_rw"]
+    assert main(argv) == 2
+    assert "no secret db1/app_rw in SECRETS_DIR" in capsys.readouterr().err
+    assert not Path("SECRETS_DIR").exists()
+    typo = ["secrets", "rotate", "--store", str(store_dir), "--host", "db1", "app_rx"]
+    assert main(typo) == 2
+    assert not (store_dir / "db1" / "app_rx").exists()
+
+
 def test_token_is_hs256_with_the_role(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
