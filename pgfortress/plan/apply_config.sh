@@ -15,6 +15,12 @@ trap '' HUP PIPE
 say() { printf 'pgfortress: %s\n' "$*"; }
 fail() { printf 'pgfortress: %s: %s\n' "$host" "$*" >&2; exit 1; }
 
+# One apply at a time on a host: a run cut off from its SSH session goes on
+# (see the trap above), and the next run waits for it rather than swapping
+# files under it.
+exec 9>/run/lock/pgfortress-apply.lock
+flock -w 300 9 || fail "another pgfortress run held the apply lock for 5 minutes"
+
 # psql as the postgres OS user over a unix socket: directory, port, SQL.
 sql() {
     runuser -u postgres -- env -C / psql -X -q -A -t -v ON_ERROR_STOP=1 \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
 
-from .conftest import DeployRun, lab_name, run_deploy, ssh, ssh_run
+from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh, ssh_run
 
 pytestmark = pytest.mark.lab
 
@@ -273,3 +274,37 @@ def test_a_policy_that_locks_the_admin_out_is_rolled_back(lab: LabState) -> None
     after = server_state(lab)
     assert (after.hba, after.rules) == (before.hba, before.rules)
     assert converge(lab).changed == []
+
+
+@pytest.mark.parametrize("cut_after", [2.0, 5.0, 8.0])
+def test_a_deploy_cut_off_midway_converges_on_the_next_run(
+    lab: LabState, tmp_path: Path, cut_after: float
+) -> None:
+    # The deploy changes a setting; its SSH sessions are killed on db1 (as a
+    # dropped network would end them) at some point of the run.
+    before = server_state(lab)
+    env = os.environ | {"PGFORTRESS_LAB": lab.name, "PYTHONUNBUFFERED": "1"}
+    pyinfra = [str(BIN / "pyinfra"), "-y", *WORK_MEM]
+    try:
+        cut = subprocess.Popen(
+            [*pyinfra, "inventories/lab.py", "deploys/postgres.py"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(cut_after)
+        ssh_run(lab, "db1", "pkill -KILL -f '^sshd: root@'")
+        cut.wait(timeout=300)
+
+        rerun = run_deploy(lab, "deploys/postgres.py", extra=WORK_MEM)
+        assert rerun.returncode == 0, rerun.output[-4000:]
+        again = run_deploy(lab, "deploys/postgres.py", extra=WORK_MEM)
+        assert again.returncode == 0
+        assert again.changed == [], "\n".join(again.changed)
+        state = server_state(lab)
+        assert (state.work_mem, state.candidates) == ("8MB", 0)
+        assert client_connects(lab, tmp_path).returncode == 0
+    finally:
+        converge(lab)
+    assert server_state(lab).work_mem == before.work_mem
