@@ -314,3 +314,5 @@ def json_text(value: object) -> str:
         return json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as error:
         raise PayloadError("the body holds a value JSON cannot carry") from error
+    except RecursionError:
+        raise PayloadError("the body is nested too deeply") from None

@@ -20,6 +20,8 @@ from pgfortress_gateway.schema import ForeignKey, Relation, SchemaCache
 __all__ = ["parse_select", "resolve_embed"]
 
 _MAX_DEPTH = 4
+MAX_EMBEDS = 20  # embedded resources in one request, at every depth together
+MAX_FIELDS = 200  # columns named in one request, at every depth together
 _QUOTED = re.compile(r'"(?:\\.|[^"\\])*"|[^"]+|"')
 _MAX_NAME = 63  # PostgreSQL truncates longer identifiers
 
@@ -39,7 +41,38 @@ def parse_select(
         if not raw:
             raise RequestError(f"empty item in select={show(text)}")
         items.append(_parse_item(raw, relation, cache, scoped, path))
+    keys = [item.key for item in items if item.key != "*"]
+    if len(keys) != len(set(keys)):
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        raise RequestError(
+            f"select names {', '.join(show(k) for k in twice)} more than once; "
+            "give each an alias of its own"
+        )
+    if not path:
+        _check_size(items)
     return tuple(items)
+
+
+def _check_size(items: Sequence[SelectItem]) -> None:
+    """Bound the work one URL can ask for: a handful of characters per embed
+    can otherwise make the database build a very wide, very deep answer."""
+    fields, embeds = 0, 0
+    pending = list(items)
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Embed):
+            embeds += 1
+            pending.extend(item.select)
+        else:
+            fields += 1
+    if embeds > MAX_EMBEDS:
+        raise RequestError(
+            f"select embeds {embeds} resources; at most {MAX_EMBEDS} per request"
+        )
+    if fields > MAX_FIELDS:
+        raise RequestError(
+            f"select names {fields} columns; at most {MAX_FIELDS} per request"
+        )
 
 
 def resolve_embed(
@@ -142,6 +175,10 @@ def _split_alias(raw: str) -> tuple[str | None, str]:
     alias = unquote(parts[0])
     if len(alias.encode()) > _MAX_NAME:
         raise RequestError(f"alias {show(alias)} is longer than {_MAX_NAME} bytes")
+    if "%" in alias:
+        # The driver reads % as the start of a placeholder even inside a
+        # quoted name, so the statement could not be sent as written.
+        raise RequestError(f"alias {show(alias)}: leave out the % sign")
     return alias, ":".join(parts[1:])
 
 

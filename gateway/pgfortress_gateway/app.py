@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -31,7 +31,7 @@ from .audit import log_request
 from .auth import Authenticator, Identity
 from .catalog import SCHEMA_QUERY, parse_schema
 from .config import GatewayConfig
-from .cors import CorsPolicy
+from .cors import CorsPolicy, CorsRefusedError
 from .database import Database, Query, missing_memberships
 from .errors import (
     GatewayError,
@@ -46,11 +46,19 @@ from .openapi import openapi_document
 from .ratelimit import RateLimiter
 from .schema import SchemaCache
 
-__all__ = ["Gateway", "connection_string", "create_app", "create_apps"]
+__all__ = [
+    "ALL_METHODS",
+    "Gateway",
+    "connection_string",
+    "create_app",
+    "create_apps",
+]
 
 logger = logging.getLogger("pgfortress_gateway")
 
 SCHEMA_REFRESH_SECONDS = 60
+CLIENT_CLOSED = 499
+ALL_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "PUT", "TRACE"]
 VISIBLE_QUERY = """
 SELECT
   (SELECT coalesce(array_agg(c.relname::text), '{}')
@@ -166,10 +174,20 @@ class Gateway:
                 request.headers.get("authorization"), request.headers.get("x-api-key")
             )
             await self.limiter.check_subject(identity.subject)
-            async with self._in_flight(identity):
+            async with self._in_flight(identity, client):
                 response = await self._dispatch(request, identity)
+        except CorsRefusedError as refused:
+            # A refused preflight gets no Access-Control-Allow-Origin: that
+            # header would read as permission to the browser.
+            response = _error_response(refused)
+            response.headers.update(refused.headers)
+            return self._finish(request, response, None, started)
         except GatewayError as error:
             response = _error_response(error)
+        except ClientDisconnect:
+            # Gone before its body arrived: nobody to answer; 499 in the audit
+            # line and the metrics, as web servers log it.
+            response = Response(status_code=CLIENT_CLOSED)
         except Exception:
             logger.exception(
                 "unexpected error on %s %s", request.method, request.url.path
@@ -208,9 +226,12 @@ class Gateway:
         return response
 
     @contextlib.asynccontextmanager
-    async def _in_flight(self, identity: Identity) -> AsyncIterator[None]:
+    async def _in_flight(self, identity: Identity, client: str) -> AsyncIterator[None]:
         """At most half the pool for one caller, so one cannot starve the rest."""
-        key = identity.subject or f"role:{identity.role}"
+        # Callers without a subject (anonymous, or a token without "sub")
+        # count per role and address: sharing one budget, one of them could
+        # hold it all and shut the others out.
+        key = identity.subject or f"role:{identity.role}@{client}"
         if self._busy.get(key, 0) >= self._per_caller:
             raise RateLimitedError("too many requests in flight", retry_after=1)
         self._busy[key] = self._busy.get(key, 0) + 1
@@ -417,8 +438,9 @@ def create_apps(
             refresher.cancel()
             await gateway.database.close()
 
-    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"]
-    routes = [Route("/{path:path}", gateway.handle, methods=methods)]
+    # Methods the gateway does not serve (PUT, TRACE, CONNECT) reach it too,
+    # so they get the same JSON 405 as the rest of its errors.
+    routes = [Route("/{path:path}", gateway.handle, methods=ALL_METHODS)]
     api = Starlette(routes=routes, lifespan=lifespan)
     api.state.gateway = gateway
     return api, metrics_app(gateway.metrics, gateway.database.healthy)

@@ -47,7 +47,14 @@ ORDER BY 1
 
 
 _BAD_VALUES = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+_TOO_BIG = (
+    psycopg.errors.ProgramLimitExceeded,
+    psycopg.errors.StatementTooComplex,
+)
 _NOT_APPLICABLE = (
+    psycopg.errors.DuplicateColumn,
+    psycopg.errors.GeneratedAlways,
+    psycopg.errors.FeatureNotSupported,
     psycopg.errors.UndefinedObject,
     psycopg.errors.CardinalityViolation,
     psycopg.errors.DatatypeMismatch,
@@ -152,10 +159,20 @@ class Database:
                 raise RequestError(
                     "this call writes to the database; call it with POST", status=405
                 ) from error
+            except _TOO_BIG as error:
+                raise RequestError(
+                    "the request is too large or too complex for the database"
+                ) from error
             except psycopg.errors.QueryCanceled as error:
                 raise GatewayError("statement timed out", status=504) from error
             except _BAD_VALUES as bad:
                 raise RequestError(_client_message(bad), status=_status(bad)) from bad
+            except psycopg.OperationalError as error:
+                # The connection died under the request (the pool replaces it),
+                # or the server gave up on it (a deadlock): worth a retry.
+                raise UnavailableError(
+                    "the database could not complete the request; try again"
+                ) from error
             except _NOT_APPLICABLE as unfit:
                 # Valid names, but an operator, order or call the types do not
                 # support (is.true on an integer, eq on json, an overloaded

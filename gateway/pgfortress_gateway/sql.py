@@ -105,12 +105,16 @@ def build_read(request: ReadRequest, cache: SchemaCache, max_rows: int) -> Query
         )
     # PostgreSQL counts the page while it builds it: the gateway needs the
     # number for Content-Range and should not parse the body to learn it.
+    # The page comes before the total in the text as in ``params``: each
+    # placeholder takes the next value, so the order must be the same.
     answer = sql.SQL(
-        "SELECT pgf_agg.body AS body, {} AS total, pgf_agg.returned AS returned"
+        "SELECT pgf_agg.body AS body, pgf_total.total AS total,"
+        " pgf_agg.returned AS returned"
         " FROM (SELECT coalesce(json_agg(pgf_page.*), '[]')::text AS body,"
-        " count(*) AS returned FROM ({}) AS pgf_page) AS pgf_agg"
+        " count(*) AS returned FROM ({}) AS pgf_page) AS pgf_agg,"
+        " LATERAL (SELECT {} AS total) AS pgf_total"
     )
-    return _finish(answer.format(total, page), params)
+    return _finish(answer.format(page, total), params)
 
 
 def build_insert(request: InsertRequest, cache: SchemaCache) -> Query:

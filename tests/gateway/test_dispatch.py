@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from pgfortress_gateway.app import Gateway
+from pgfortress_gateway.app import ALL_METHODS, Gateway
 from pgfortress_gateway.config import config_from_mapping
 from pgfortress_gateway.database import Query
 from pgfortress_gateway.errors import RequestError
@@ -101,10 +101,8 @@ def client(tmp_path: Path, database: Recorder) -> Client:
     )
     gateway = Gateway(config, database)  # type: ignore[arg-type]
     gateway.cache = make_cache()
-    methods = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
-    return Client(
-        Starlette(routes=[Route("/{path:path}", gateway.handle, methods=methods)])
-    )
+    route = Route("/{path:path}", gateway.handle, methods=ALL_METHODS)
+    return Client(Starlette(routes=[route]))
 
 
 def test_rpc_get_calls_a_stable_function_with_query_arguments(
@@ -257,3 +255,27 @@ def test_other_bad_values_stay_400(client: Client, database: Recorder) -> None:
         "a value is not valid for its column",
     )
     assert database.queries
+
+
+def test_a_refused_preflight_carries_no_allow_origin(client: Client) -> None:
+    answer = client.request(
+        "OPTIONS",
+        "/customers",
+        headers={
+            "Origin": "https://evil.example",
+            "Access-Control-Request-Method": "GET",
+        },
+    )
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "PGF403"
+    assert "access-control-allow-origin" not in answer.headers
+    assert "Origin" in answer.headers["vary"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "TRACE"])
+def test_methods_the_gateway_does_not_serve_get_a_json_405(
+    client: Client, method: str
+) -> None:
+    answer = client.request(method, "/customers")
+    assert answer.status_code == 405
+    assert answer.json()["code"] == "PGF405"

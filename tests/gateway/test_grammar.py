@@ -671,7 +671,13 @@ def test_content_range(
     assert content_range(offset, returned, total) == expected
 
 
+_WIDE = ",".join(f"c{n}:id" for n in range(201))
+_MANY_EMBEDS = ",".join(f"o{n}:orders(id)" for n in range(21))
 BAD_READS: list[tuple[str, str, dict[str, str], type[Exception], str]] = [
+    ("customers", "select=id,id", {}, RequestError, "names 'id' more than once"),
+    ("customers", "select=name,name:id", {}, RequestError, "more than once"),
+    ("customers", f"select={_WIDE}", {}, RequestError, "at most 200 per request"),
+    ("customers", f"select={_MANY_EMBEDS}", {}, RequestError, "at most 20 per"),
     ("nope", "", {}, NotFoundError, "no relation 'nope'"),
     ("customers;drop", "", {}, NotFoundError, "no relation"),
     ("customers", "nope=eq.1", {}, RequestError, "column 'nope'"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -177,5 +178,59 @@ def test_keep_alive_requests_each_get_their_own_deadline() -> None:
                 assert status.startswith(b"HTTP/1.1 200 ")
                 await asyncio.sleep(REQUEST_TIMEOUT * 0.8)
             writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_too_many_headers_get_431_before_the_application_sees_them() -> None:
+    many = b"".join(b"x-%d: a\r\n" % n for n in range(5000))
+
+    async def scenario() -> None:
+        async with serving() as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reading = asyncio.create_task(_read_until_closed(reader))
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n" + many + b"\r\n")
+                await writer.drain()
+            answer = await asyncio.wait_for(reading, 5)
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+        assert b'"code": "PGF431"' in answer
+
+    asyncio.run(scenario())
+
+
+def test_a_header_value_without_end_gets_431_early() -> None:
+    async def scenario() -> None:
+        async with serving() as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reading = asyncio.create_task(_read_until_closed(reader))
+            sent = 0
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: ")
+                while sent < 4 * 2**20 and not reading.done():
+                    writer.write(b"a" * 65536)
+                    await writer.drain()
+                    sent += 65536
+            answer = await asyncio.wait_for(reading, 5)
+            writer.close()
+        # Refused at MAX_HEADER_BYTES, not after the 4 MiB (nor at the deadline).
+        assert answer.startswith(b"HTTP/1.1 431 ")
+
+    asyncio.run(scenario())
+
+
+def test_a_request_with_a_normal_number_of_headers_is_answered() -> None:
+    some = b"".join(b"x-%d: a\r\n" % n for n in range(60))
+
+    async def scenario() -> None:
+        async with serving() as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n" + some + b"\r\n"
+            )
+            answer = await _read_all(reader)
+            writer.close()
+        assert answer.startswith(b"HTTP/1.1 200 ")
 
     asyncio.run(scenario())

@@ -33,9 +33,10 @@ from tests.gateway.test_grammar import _q, make_cache
 
 CACHE = make_cache()
 PAGE = (
-    "SELECT pgf_agg.body AS body, {} AS total, pgf_agg.returned AS returned FROM "
-    "(SELECT coalesce(json_agg(pgf_page.*), '[]')::text AS body, count(*) AS "
-    "returned FROM ({}) AS pgf_page) AS pgf_agg"
+    "SELECT pgf_agg.body AS body, pgf_total.total AS total, pgf_agg.returned AS "
+    "returned FROM (SELECT coalesce(json_agg(pgf_page.*), '[]')::text AS body, "
+    "count(*) AS returned FROM ({1}) AS pgf_page) AS pgf_agg, LATERAL (SELECT {0} "
+    "AS total) AS pgf_total"
 )
 NO_COUNT = " AS body, NULL::bigint AS total"
 
@@ -168,6 +169,32 @@ def test_reads(
     assert query.sql.as_string(None) == expected
     assert query.params == params
     assert query.sql.as_string(None).count("%s") == len(query.params)
+    _assert_values_fit_their_placeholders(query)
+
+
+def _assert_values_fit_their_placeholders(query: Query) -> None:
+    """Each value lands where its kind belongs: numbers after LIMIT/OFFSET,
+    text and lists before a cast or after LIKE. Placeholders are filled in
+    text order, so a value added out of that order shows up here."""
+    pieces = query.sql.as_string(None).split("%s")
+    for before, value, after in zip(pieces, query.params, pieces[1:], strict=False):
+        if isinstance(value, int):
+            assert before.endswith(("LIMIT ", "OFFSET ")), (before[-40:], value)
+        else:
+            patterns = before.rstrip().endswith(("LIKE", "~", "~*"))
+            assert after.startswith("::") or patterns, (value, after[:40])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "orders?customer_id=eq.1",
+        "orders?customer_id=eq.1&limit=2&offset=1",
+        "customers?select=id,orders(id)&id=in.(1,2)&orders.total=gt.5",
+    ],
+)
+def test_counted_reads_bind_values_in_text_order(url: str) -> None:
+    _assert_values_fit_their_placeholders(_read(url, {"Prefer": "count=exact"}))
 
 
 def _events(where: str) -> str:

@@ -52,6 +52,20 @@ def test_filters_select_order_and_limit(gateway: Gateway) -> None:
     assert answer.json() == [{"id": 11, "total": 20}]
 
 
+def test_an_exact_count_with_a_filter_keeps_the_rows_and_counts_them(
+    gateway: Gateway,
+) -> None:
+    params = {"select": "id", "customer_id": "eq.1", "order": "id", "limit": "1"}
+    with gateway.client(token()) as client:
+        counted = client.get(
+            "/orders", params=params, headers={"Prefer": "count=exact"}
+        )
+        plain = client.get("/orders", params=params)
+    assert counted.status_code == 200, counted.text
+    assert counted.json() == plain.json() == [{"id": 10}]
+    assert counted.headers["content-range"] == "0-0/2"
+
+
 def test_embedding_along_a_foreign_key(gateway: Gateway) -> None:
     with gateway.client(token()) as client:
         answer = client.get(
