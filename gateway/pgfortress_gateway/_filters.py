@@ -21,6 +21,7 @@ from pgfortress_gateway.schema import Column, Relation
 __all__ = ["FULL_TEXT", "OPERATORS", "check_column", "parse_filter", "parse_logic"]
 
 FULL_TEXT: frozenset[str] = frozenset(("fts", "plfts", "phfts", "wfts"))
+MAX_SEARCH = 1000  # characters of one full-text search value
 OPERATORS: frozenset[str] = frozenset(
     (
         *("eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"),
@@ -89,6 +90,12 @@ def parse_filter(
         value = value.lower()
     elif operator in ("like", "ilike"):
         value = value.replace("*", "%")
+    elif operator in FULL_TEXT and len(value) > MAX_SEARCH:
+        # A long run of operators overflows PostgreSQL's query parser stack,
+        # an internal error rather than a clear refusal.
+        raise RequestError(
+            f"the search on {show(column)} is longer than {MAX_SEARCH} characters"
+        )
     return Filter(column, operator, value, negated, config)
 
 

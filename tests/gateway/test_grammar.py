@@ -679,6 +679,7 @@ BAD_READS: list[tuple[str, str, dict[str, str], type[Exception], str]] = [
     ("customers", f"select={_WIDE}", {}, RequestError, "at most 200 per request"),
     ("customers", f"select={_MANY_EMBEDS}", {}, RequestError, "at most 20 per"),
     ("nope", "", {}, NotFoundError, "no relation 'nope'"),
+    ("orders", "status=fts." + "!" * 1001, {}, RequestError, "longer than 1000"),
     ("customers;drop", "", {}, NotFoundError, "no relation"),
     ("customers", "nope=eq.1", {}, RequestError, "column 'nope'"),
     ("customers", "id;drop table x=eq.1", {}, RequestError, "does not exist"),
