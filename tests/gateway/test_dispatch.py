@@ -279,3 +279,20 @@ def test_methods_the_gateway_does_not_serve_get_a_json_405(
     answer = client.request(method, "/customers")
     assert answer.status_code == 405
     assert answer.json()["code"] == "PGF405"
+
+
+def test_a_function_called_without_a_body_needs_no_content_type(
+    client: Client, database: Recorder
+) -> None:
+    database.answer = ("null", None)
+    answer = client.post("/rpc/touch")
+    assert answer.status_code == 200, answer.text
+    assert '"shop"."touch"()' in database.text
+    refused = client.post("/rpc/touch", content=b"{}")
+    assert refused.status_code == 415
+
+
+def test_an_insert_without_a_body_is_a_400(client: Client) -> None:
+    answer = client.post("/orders")
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "PGF400"
