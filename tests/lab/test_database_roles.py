@@ -208,14 +208,20 @@ def test_an_md5_password_found_on_the_server_is_replaced(roles_lab: RolesLab) ->
     assert kind.strip() == "SCRAM-SHA-256$"
 
 
-def test_removing_a_grant_from_the_spec_revokes_only_that(
-    roles_lab: RolesLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _without_app_ro_grant(tmp_path: Path) -> Path:
+    """specs/lab.yml less app_ro's SELECT on the app schema's tables."""
     spec = (REPO / "specs/lab.yml").read_text()
     line = "      - {to: app_ro, on: all tables in schema app, privileges: [SELECT]}\n"
     assert line in spec
     smaller = tmp_path / "smaller.yml"
     smaller.write_text(spec.replace(line, ""))
+    return smaller
+
+
+def test_removing_a_grant_from_the_spec_revokes_only_that(
+    roles_lab: RolesLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smaller = _without_app_ro_grant(tmp_path)
     with monkeypatch.context() as patch:
         patch.setenv("PGFORTRESS_DATABASE_ROLES", str(smaller))
         revoke = run_deploy(roles_lab.lab, "deploys/database_roles.py")
@@ -277,11 +283,7 @@ def test_a_bad_spec_is_stopped_before_any_change(
 def test_a_dry_run_shows_the_sql_masks_secrets_and_changes_nothing(
     roles_lab: RolesLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = (REPO / "specs/lab.yml").read_text()
-    line = "      - {to: app_ro, on: all tables in schema app, privileges: [SELECT]}\n"
-    assert line in spec
-    smaller = tmp_path / "smaller.yml"
-    smaller.write_text(spec.replace(line, ""))
+    smaller = _without_app_ro_grant(tmp_path)
     monkeypatch.setenv("PGFORTRESS_DATABASE_ROLES", str(smaller))
     dry = run_deploy(roles_lab.lab, "deploys/database_roles.py", extra=["--dry"])
     assert dry.returncode == 0, dry.output[-3000:]
