@@ -451,4 +451,4 @@ def create_apps(
     routes = [Route("/{path:path}", gateway.handle, methods=ALL_METHODS)]
     api = Starlette(routes=routes, lifespan=lifespan)
     api.state.gateway = gateway
-    return api, metrics_app(gateway.metrics, gateway.database.healthy)
+    return api, metrics_app(lambda: gateway.metrics, gateway.database.healthy)

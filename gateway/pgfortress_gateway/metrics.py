@@ -89,21 +89,20 @@ class Metrics:
 
 
 def metrics_app(
-    metrics: Metrics | Callable[[], Metrics],
+    metrics: Callable[[], Metrics],
     healthy: Callable[[], Awaitable[bool]],
     extra_health: Callable[[], tuple[dict[str, Any], bool]] | None = None,
 ) -> Starlette:
     """``/metrics`` and ``/health`` (200 when the database answers, else 503).
 
-    ``metrics`` is the counts, or a function returning them when they are
-    summed from several workers; ``extra_health`` adds fields to the health
-    answer and may fail it.
+    ``metrics`` returns the counts as they are now: one process's own, or
+    the sum of the workers' reports; ``extra_health`` adds fields to the
+    health answer and may fail it.
     """
 
     async def show_metrics(request: Request) -> Response:
-        counts = metrics if isinstance(metrics, Metrics) else metrics()
         return PlainTextResponse(
-            counts.render(), media_type="text/plain; version=0.0.4"
+            metrics().render(), media_type="text/plain; version=0.0.4"
         )
 
     async def health(request: Request) -> Response:

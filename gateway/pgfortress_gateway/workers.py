@@ -174,8 +174,8 @@ class _Supervisor:
             return
         lines = (self.partial.pop(pid, b"") + data).split(b"\n")
         self.partial[pid] = lines.pop()
-        for line in lines[-1:]:
-            self.reports[pid] = json.loads(line)
+        if lines:  # reports are running totals: the newest one is enough
+            self.reports[pid] = json.loads(lines[-1])
             self.reported_at[pid] = time.monotonic()
 
     def _reap(self) -> None:
