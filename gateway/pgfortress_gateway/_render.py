@@ -73,13 +73,18 @@ _IS = {"null": "NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
 
 
 class Params:
-    """Collects bound values in the order their placeholders are rendered."""
+    """Collects bound values in the order their placeholders are rendered.
+
+    A tuple (the values of ``in``) is bound as a list, which psycopg sends as
+    an array; the values may also be the slots of :mod:`.statements`, which
+    stand for a request's values while its statement is composed once.
+    """
 
     def __init__(self) -> None:
         self.values: list[object] = []
 
     def add(self, value: object) -> sql.Placeholder:
-        self.values.append(value)
+        self.values.append(list(value) if isinstance(value, tuple) else value)
         return sql.Placeholder()
 
 
@@ -262,7 +267,7 @@ def _filter(
         return _full_text(item, ref, relation.columns[item.column], params)
     if item.operator == "in":
         return sql.SQL("{} = ANY({}::{}[])").format(
-            ref, params.add(list(item.value)), cast_type(column_type)
+            ref, params.add(item.value), cast_type(column_type)
         )
     return sql.SQL("{} {} {}::{}").format(
         ref,

@@ -45,6 +45,7 @@ from .metrics import Metrics, metrics_app
 from .openapi import openapi_document
 from .ratelimit import RateLimiter
 from .schema import SchemaCache
+from .statements import StatementCache
 
 __all__ = [
     "ALL_METHODS",
@@ -91,6 +92,15 @@ class Gateway:
         self.metrics = Metrics()
         self._busy: dict[str, int] = {}
         self._per_caller = max(1, config.database.pool_max_size // 2)
+
+    @property
+    def cache(self) -> SchemaCache:
+        return self._statements.cache
+
+    @cache.setter
+    def cache(self, cache: SchemaCache) -> None:
+        # Statements composed against the old catalog go with it.
+        self._statements = StatementCache(cache, self.config.api.max_rows)
 
     async def start(self) -> None:
         """Open the pool, check the memberships, load the schema; or refuse."""
@@ -278,11 +288,10 @@ class Gateway:
                 raise NotFoundError(f"no route for {path or '/'}")
             if method in {"GET", "HEAD"}:
                 read = grammar.parse_read(path, params, headers, cache)
-                row = await self._run(
-                    identity,
-                    builder.build_read(read, cache, api.max_rows),
-                    read_only=True,
-                )
+                statements = self._statements
+                if statements.cache is not cache:  # reloaded since parsing
+                    statements = StatementCache(cache, api.max_rows)
+                row = await self._run(identity, statements.read(read), read_only=True)
                 return _read_response(row, read, method == "HEAD")
             write: grammar.InsertRequest | grammar.UpdateRequest | grammar.DeleteRequest
             if method == "POST":

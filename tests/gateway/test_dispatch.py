@@ -4,6 +4,7 @@ each statement and answers a prepared row or error."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,9 @@ def database() -> Recorder:
 class Client:
     """Plain synchronous calls into the ASGI application."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, gateway: Gateway) -> None:
         self.app = app
+        self.gateway = gateway
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
@@ -102,7 +104,22 @@ def client(tmp_path: Path, database: Recorder) -> Client:
     gateway = Gateway(config, database)  # type: ignore[arg-type]
     gateway.cache = make_cache()
     route = Route("/{path:path}", gateway.handle, methods=ALL_METHODS)
-    return Client(Starlette(routes=[route]))
+    return Client(Starlette(routes=[route]), gateway)
+
+
+def test_a_schema_reload_drops_the_statements_composed_before_it(
+    client: Client, database: Recorder
+) -> None:
+    database.answer = ("[]", None, 0)
+    client.get("/customers?id=eq.1")
+    assert '"id" = %s::integer' in database.text
+    reloaded = make_cache()
+    id_column = reloaded.relations["customers"].columns["id"]
+    reloaded.relations["customers"].columns["id"] = replace(id_column, type="bigint")
+    client.gateway.cache = reloaded
+    client.get("/customers?id=eq.2")
+    assert '"id" = %s::bigint' in database.text
+    assert database.queries[-1].params == ("2", 1000)
 
 
 def test_rpc_get_calls_a_stable_function_with_query_arguments(
