@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import psycopg
+from limits.aio.storage import Storage
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
@@ -77,7 +78,12 @@ _WRITE_METHODS = {"POST", "PATCH"}
 class Gateway:
     """Everything one running gateway holds: pool, keys, limits, schema cache."""
 
-    def __init__(self, config: GatewayConfig, database: Database | None = None):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        database: Database | None = None,
+        counters: Storage | None = None,
+    ):
         self.config = config
         self.database = database or Database(
             connection_string(config),
@@ -87,7 +93,7 @@ class Gateway:
         )
         self.authenticator = Authenticator.from_config(config)
         self.cors = CorsPolicy.from_config(config.cors)
-        self.limiter = RateLimiter(config.limits)
+        self.limiter = RateLimiter(config.limits, storage=counters)
         self.cache = SchemaCache(config.api.db_schema)
         self.metrics = Metrics()
         self._busy: dict[str, int] = {}
@@ -440,10 +446,16 @@ def create_app(config: GatewayConfig, database: Database | None = None) -> Starl
 
 
 def create_apps(
-    config: GatewayConfig, database: Database | None = None
+    config: GatewayConfig,
+    database: Database | None = None,
+    *,
+    counters: Storage | None = None,
 ) -> tuple[Starlette, Starlette]:
-    """The public API and the private metrics/health application, sharing state."""
-    gateway = Gateway(config, database)
+    """The public API and the private metrics/health application, sharing state.
+
+    ``counters``: where the rate limits count, when not where
+    ``limits.storage_uri`` says (the workers' shared memory)."""
+    gateway = Gateway(config, database, counters)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

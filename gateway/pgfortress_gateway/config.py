@@ -428,18 +428,6 @@ class GatewayConfig(_Section):
     server: ServerConfig = ServerConfig()
 
     @model_validator(mode="after")
-    def _check_workers(self) -> Self:
-        scheme = self.limits.storage_uri.partition("://")[0].removeprefix("async+")
-        if self.server.workers > 1 and scheme == "memory":
-            raise ValueError(
-                f"server.workers = {self.server.workers} with limits.storage_uri "
-                "= memory:// would let a client spend its limit once per worker; "
-                "set limits.storage_uri to a Redis URI the workers share, or "
-                "server.workers = 1"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _check_roles(self) -> Self:
         names = [key.name for key in self.api_keys]
         hashes = [key.sha256.lower() for key in self.api_keys]

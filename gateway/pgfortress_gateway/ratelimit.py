@@ -1,7 +1,8 @@
 """Request rate limits per token subject and per client address.
 
-Counters live where ``limits.storage_uri`` says: in this process by default,
-or in Redis so that several gateways share them. The async API of the
+Counters live where ``limits.storage_uri`` says: in this process by default
+(in memory the workers share, when there are several: :mod:`.sharedcounters`),
+or in Redis so that several gateway hosts share them. The async API of the
 ``limits`` library is used, so a Redis round trip never blocks the event
 loop. The sliding-window-counter strategy costs one or two keys per check
 and does not let a client double its rate across a window boundary.
@@ -34,6 +35,7 @@ from limits.storage import storage_from_string
 
 from .config import ConfigError, LimitsConfig
 from .errors import RateLimitedError, UnavailableError
+from .sharedcounters import SharedCounterStorage
 
 __all__ = [
     "RateLimiter",
@@ -121,6 +123,8 @@ class RateLimiter:
         )
         self._clock = clock
         scheme = config.storage_uri.partition("://")[0]
+        if isinstance(storage, SharedCounterStorage):
+            scheme = "shared memory"
         logger.info("rate limits ready, counters in %s storage", scheme)
 
     async def check(self, subject: str | None, address: str) -> None:

@@ -13,9 +13,10 @@ worker's code, so the service manager restarts the gateway as a whole rather
 than leaving it running with fewer workers than configured. SIGTERM or SIGINT
 stop every worker gracefully.
 
-Rate-limit counters must then live in Redis (the configuration refuses
-``memory://`` with more than one worker): counted per process, a client could
-spend its limit once in each worker.
+Rate-limit counters are shared by the workers: with ``memory://`` the main
+process creates them in shared memory before it forks
+(:mod:`.sharedcounters`), otherwise they live in the Redis the URI names.
+Counted per process, a client could spend its limit once in each worker.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .config import ConfigError, GatewayConfig
 from .database import Database
 from .metrics import Metrics, metrics_app
 from .servers import private_server, public_listener, public_server
+from .sharedcounters import SharedCounterStorage
 
 __all__ = ["run_workers"]
 
@@ -50,6 +52,7 @@ STALE_SECONDS = 5.0
 def run_workers(config: GatewayConfig) -> int:
     """Fork ``config.server.workers`` workers and watch them; the exit code."""
     children: dict[int, int] = {}
+    counters = shared_counters(config)
     for _ in range(config.server.workers):
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -57,7 +60,7 @@ def run_workers(config: GatewayConfig) -> int:
             os.close(read_end)
             for other in children.values():
                 os.close(other)
-            os._exit(_worker(config, write_end))
+            os._exit(_worker(config, write_end, counters))
         os.close(write_end)
         children[pid] = read_end
     logger.info("started %d workers", len(children))
@@ -70,14 +73,26 @@ def run_workers(config: GatewayConfig) -> int:
         supervisor.terminate_all()
 
 
-def _worker(config: GatewayConfig, report: int) -> int:
+def shared_counters(config: GatewayConfig) -> SharedCounterStorage | None:
+    """Counters in memory all workers see, unless they are kept in Redis."""
+    scheme = config.limits.storage_uri.partition("://")[0].removeprefix("async+")
+    return SharedCounterStorage() if scheme == "memory" else None
+
+
+def _worker(
+    config: GatewayConfig, report: int, counters: SharedCounterStorage | None
+) -> int:
     code = 1
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            code = runner.run(_serve_worker(config, report))
+            code = runner.run(_serve_worker(config, report, counters))
     except ConfigError as error:
         print(f"pgfortress-gateway: {error}", file=sys.stderr)
         code = 2
+    except SystemExit as stop:
+        # uvicorn exits with 3 when the application cannot start (the
+        # database does not answer): the main process passes that code on.
+        code = stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         logger.exception("worker %d failed", os.getpid())
     finally:
@@ -85,8 +100,10 @@ def _worker(config: GatewayConfig, report: int) -> int:
     return code
 
 
-async def _serve_worker(config: GatewayConfig, report: int) -> int:
-    api, _ = create_apps(config)
+async def _serve_worker(
+    config: GatewayConfig, report: int, counters: SharedCounterStorage | None
+) -> int:
+    api, _ = create_apps(config, counters=counters)
     metrics: Metrics = api.state.gateway.metrics
     server = public_server(config.server, api)
     os.set_blocking(report, False)

@@ -187,7 +187,6 @@ INVALID: list[tuple[str, Any, str]] = [
     ("server.metrics_host", "::", "not every interface"),
     ("server.tls_cert_file", "@tls.crt", "both tls_cert_file and tls_key_file"),
     ("server.metrics_port", 3000, "are the same"),
-    ("server.workers", 2, "server.workers = 2 with limits.storage_uri = memory://"),
     ("server.workers", 0, "server.workers"),
     ("server.request_timeout_seconds", 0, "server.request_timeout_seconds"),
     ("server.idle_timeout_seconds", 0, "server.idle_timeout_seconds"),
@@ -352,3 +351,10 @@ def test_workers_share_counters_in_redis(files: dict[str, Path]) -> None:
     data["server"] = {"workers": 4}
     data["limits"] = {"storage_uri": "redis://10.0.0.5:6379"}
     assert config_from_mapping(data).server.workers == 4
+
+
+def test_workers_count_in_shared_memory_without_redis(files: dict[str, Path]) -> None:
+    data = base(files)
+    data["server"] = {"workers": 2}
+    config = config_from_mapping(data)
+    assert (config.server.workers, config.limits.storage_uri) == (2, "memory://")

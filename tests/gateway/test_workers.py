@@ -89,3 +89,25 @@ def test_a_worker_that_cannot_start_stops_the_gateway(config_file: Path) -> None
     assert f"exited with code {expected}; stopping the others" in output
     with pytest.raises(ProcessLookupError):
         os.killpg(gateway.pid, 0)  # no worker outlived the main process
+
+
+def test_workers_without_redis_count_in_shared_memory(config_file: Path) -> None:
+    text = config_file.read_text()
+    start = text.index("[limits]")
+    config_file.write_text(text[:start] + text[text.index("[server]") :])
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "pgfortress_gateway", "--config", str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = gateway.communicate(timeout=60)
+    finally:
+        if gateway.poll() is None:
+            os.killpg(gateway.pid, signal.SIGKILL)
+    # The workers got as far as the database, which does not answer.
+    assert gateway.returncode == 3, output
+    # The first worker to fail stops the other, perhaps before it said so.
+    assert "counters in shared memory storage" in output, output
