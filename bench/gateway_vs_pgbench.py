@@ -6,8 +6,9 @@ Run as root from the repository (it boots lab hosts)::
 
 One run brings up lab ``bgw`` (db1, gw1, gw2, gw3, cache1, client1), deploys
 the database and a Redis, and the gateway three ways (``VARIANTS``: one
-process with its counters in memory, as shipped; one process with counters in
-Redis; two workers with counters in Redis), measures, writes
+process with its counters in memory, as shipped; two workers with counters in
+Redis, as several gateway hosts share them; two workers with counters in the
+memory they share), measures, writes
 bench/results/gateway_vs_pgbench.json and its section of docs/benchmarks.md,
 and takes the lab down again, also when something fails.
 
@@ -28,6 +29,13 @@ One deviation from the deploy test: the gateway's rate limits are raised to
 10000000/minute (``--data gateway_limits=…``) so that the limiter still runs
 on every request but never answers 429; the shipped 60/minute per subject
 would turn the run into a measurement of refusals.
+
+A second one, on gw3 only: the deploy still asks for a Redis whenever
+``gateway_workers`` is above 1 (pgfortress/spec/gateway.py), while the gateway
+itself now shares its counters between workers in memory. gw3 is deployed
+with Redis like gw2, then its configuration's ``storage_uri`` is set to
+``memory://`` and the service restarted; the bench checks in the journal that
+both workers count in shared memory.
 """
 
 from __future__ import annotations
@@ -83,13 +91,16 @@ class Variant:
     label: str
     workers: int
     redis: bool
+    shared_memory: bool = False
 
 
 VARIANTS = [
     Variant("gw1", "1 process, counters in memory (default)", 1, False),
-    Variant("gw2", "1 process, counters in Redis", 1, True),
-    Variant("gw3", "2 workers, counters in Redis", 2, True),
+    Variant("gw2", "2 workers, counters in Redis", 2, True),
+    Variant("gw3", "2 workers, counters in shared memory", 2, True, True),
 ]
+CONFIG = "/etc/pgfortress-gateway/gateway.toml"
+SHARED = "rate limits ready, counters in shared memory storage"
 STATEMENT_TIMEOUT_MS = 10_000  # the gateway's default, sent on every request
 MAX_ROWS = 1000  # the gateway's default page cap, part of the SELECT
 WRK_THREADS = 2
@@ -205,6 +216,10 @@ def set_up(state: LabState) -> None:
             "--data",
             f"gateway_workers={variant.workers}",
         )
+        if variant.shared_memory:
+            # See the module docstring: the deploy cannot say this yet.
+            memory = 'storage_uri = "memory://"'
+            ssh(state, variant.host, f"sed -i 's|^storage_uri = .*|{memory}|' {CONFIG}")
         ssh(state, variant.host, f"systemctl restart {UNIT}")
 
 
@@ -328,6 +343,16 @@ def wait_ready(state: LabState, bearer: str, host: str) -> str:
     return answer.strip()
 
 
+def check_shared_memory(state: LabState, variant: Variant) -> None:
+    """Every worker of the running service said it counts in shared memory."""
+    run = f"$(systemctl show -p InvocationID --value {UNIT})"
+    journal = ssh(
+        state, variant.host, f"journalctl --no-pager _SYSTEMD_INVOCATION_ID={run}"
+    )
+    if journal.count(SHARED) != variant.workers:
+        raise BenchError(f"{variant.host}: workers not counting in shared memory")
+
+
 def gateway_url(state: LabState, host: str) -> str:
     return f"https://{state.hosts[host].address}:8443{PATH}"
 
@@ -411,7 +436,8 @@ def _gateway_summary(
         "host": variant.host,
         "label": variant.label,
         "workers": variant.workers,
-        "redis": variant.redis,
+        "redis": variant.redis and not variant.shared_memory,
+        "shared_memory": variant.shared_memory,
         "median": served.as_dict(),
         "cpu_cores_median": sorted(r.cpu_cores for r in runs)[len(runs) // 2],
         "rss_mib_end": runs[-1].rss_mib,
@@ -540,7 +566,9 @@ for CPU with wrk, PostgreSQL, Redis and the journal; figures are noisy (see
 the per-round numbers) and a lower bound of what separate machines would give.
 Each gateway runs as deployed (a pool of 10 connections per process, one audit
 line per request to the journal) except for its rate limits, raised so that
-they never refuse a request while still being checked on every request. The
+they never refuse a request while still being checked on every request, and,
+on gw3, `storage_uri` set to `memory://` after the deploy (the deploy still
+asks for Redis with several workers; the gateway no longer needs it). The
 database is answered from memory: this measures per-request overhead, not I/O.
 {END}
 """  # noqa: S608
@@ -574,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
         for variant in VARIANTS:
             answer = wait_ready(state, bearers[0], variant.host)
             say(f"{variant.host} answers: {answer}")
+            if variant.shared_memory:
+                check_shared_memory(state, variant)
         results = measure(state, args.seconds, args.rounds)
         results["environment"] = environment(state, args.seconds, args.rounds)
     finally:
