@@ -33,5 +33,11 @@ db = (
         ],
         "postgres_probe_role": {"name": "pgfortress_probe"},
         "pgfortress_secrets_dir": SECRETS_DIR,
+        # The nftables host firewall (deploys/firewall.py, and the first step
+        # of deploys/site.py): SSH and PostgreSQL from here, PostgreSQL also
+        # from the postgres_hba networks above. Name the network you deploy
+        # from, or the run stops before changing anything;
+        # see docs/reference/firewall.md.
+        "firewall_admin_networks": ["203.0.113.0/28"],
     },
 )
