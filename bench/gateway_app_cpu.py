@@ -7,10 +7,11 @@ Run from the repository (no lab, no root)::
 The public ASGI application answers ``GET /customers?id=eq.1`` with tokens of
 512 subjects, as in bench/gateway_vs_pgbench.py, but called in this process
 with a stand-in database that answers at once. What it measures is what the
-gateway does per request above uvicorn and psycopg: Starlette, the rate limits
-(in memory), the cached token check, the URL grammar, composing the SQL (to
-bytes, as psycopg would), the response, the audit line (to a null handler) and
-the metrics. It prints microseconds of CPU per request, then where they go
+gateway does per request above uvicorn and psycopg: the ASGI entry with
+Starlette's request and response objects, the rate limits (in memory), the
+cached token check, the URL grammar, the SQL (composed once per shape, then
+rendered to bytes as psycopg would), the response, the audit line (to a null
+handler) and the metrics. It prints microseconds of CPU per request, then where they go
 (cProfile's own time, grouped by module). Nothing is written; the figures go
 into the hand-written part of docs/benchmarks.md.
 """
@@ -31,10 +32,10 @@ from typing import Any
 
 import jwt
 from pgfortress_gateway.app import create_apps
+from pgfortress_gateway.asgi import ApiApplication
 from pgfortress_gateway.config import config_from_mapping
 from pgfortress_gateway.database import Query
 from pgfortress_gateway.schema import Column, Relation, SchemaCache
-from starlette.applications import Starlette
 
 SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - a throwaway key
 SUBJECTS = 512
@@ -60,7 +61,7 @@ class StandInDatabase:
         return True
 
 
-def application(workdir: Path) -> Starlette:
+def application(workdir: Path) -> ApiApplication:
     files = {"password": "pw", "secret": SECRET, "ca.crt": "-----BEGIN"}
     for name, text in files.items():
         (workdir / name).write_text(text + "\n")
@@ -92,7 +93,7 @@ def application(workdir: Path) -> Starlette:
     return api
 
 
-async def call(api: Starlette, bearer: str) -> int:
+async def call(api: ApiApplication, bearer: str) -> int:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -125,7 +126,7 @@ async def call(api: Starlette, bearer: str) -> int:
     return status
 
 
-async def run(api: Starlette, bearers: list[str], requests: int) -> float:
+async def run(api: ApiApplication, bearers: list[str], requests: int) -> float:
     """CPU microseconds per request, after a warm-up that fills the caches."""
     for bearer in bearers:
         if await call(api, bearer) != 200:

@@ -24,10 +24,10 @@ from psycopg.conninfo import make_conninfo
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from . import grammar
 from . import sql as builder
+from .asgi import ApiApplication
 from .audit import log_request
 from .auth import Authenticator, Identity
 from .catalog import SCHEMA_QUERY, parse_schema
@@ -206,7 +206,7 @@ class Gateway:
             response = Response(status_code=CLIENT_CLOSED)
         except Exception:
             logger.exception(
-                "unexpected error on %s %s", request.method, request.url.path
+                "unexpected error on %s %s", request.method, _path(request)
             )
             response = _error_response(GatewayError("internal error"))
         response.headers.update(self.cors.simple(origin))
@@ -234,7 +234,7 @@ class Gateway:
             identity.subject if identity else None,
             identity.role if identity else None,
             request.method,
-            request.url.path,
+            _path(request),
             response.status_code,
             elapsed * 1000,
             client,
@@ -267,7 +267,7 @@ class Gateway:
         return Response(status_code=204, headers=headers)
 
     async def _dispatch(self, request: Request, identity: Identity) -> Response:
-        path = request.url.path.strip("/")
+        path = _path(request).strip("/")
         method = request.method
         if path == "" and method in {"GET", "HEAD"}:
             return JSONResponse(openapi_document(await self._visible(identity)))
@@ -393,6 +393,13 @@ class Gateway:
         )
 
 
+def _path(request: Request) -> str:
+    """``request.url.path``, escaped as Starlette escapes it, without building
+    the whole URL (host header, scheme, query) that it parses again."""
+    path: str = request.scope["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 def _json(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:
     text = body if isinstance(body, str) else json.dumps(body)
     return Response(
@@ -440,7 +447,9 @@ def connection_string(config: GatewayConfig) -> str:
     )
 
 
-def create_app(config: GatewayConfig, database: Database | None = None) -> Starlette:
+def create_app(
+    config: GatewayConfig, database: Database | None = None
+) -> ApiApplication:
     """The public API application alone."""
     return create_apps(config, database)[0]
 
@@ -450,26 +459,13 @@ def create_apps(
     database: Database | None = None,
     *,
     counters: Storage | None = None,
-) -> tuple[Starlette, Starlette]:
+) -> tuple[ApiApplication, Starlette]:
     """The public API and the private metrics/health application, sharing state.
 
     ``counters``: where the rate limits count, when not where
     ``limits.storage_uri`` says (the workers' shared memory)."""
     gateway = Gateway(config, database, counters)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await gateway.start()
-        refresher = asyncio.create_task(gateway.keep_schema_fresh())
-        try:
-            yield
-        finally:
-            refresher.cancel()
-            await gateway.database.close()
-
-    # Methods the gateway does not serve (PUT, TRACE, CONNECT) reach it too,
-    # so they get the same JSON 405 as the rest of its errors.
-    routes = [Route("/{path:path}", gateway.handle, methods=ALL_METHODS)]
-    api = Starlette(routes=routes, lifespan=lifespan)
-    api.state.gateway = gateway
+    # Every path and method reaches the one handler: methods the gateway does
+    # not serve (PUT, TRACE, CONNECT) get the same JSON 405 as its other errors.
+    api = ApiApplication(gateway)
     return api, metrics_app(lambda: gateway.metrics, gateway.database.healthy)

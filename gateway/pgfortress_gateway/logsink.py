@@ -71,6 +71,10 @@ def configure(stream: TextIO) -> BatchedStreamHandler:
     logging.logProcesses = False
     logging.logThreads = False
     logging.logMultiprocessing = False
+    # Nor where in the source it was logged from (the format shows neither):
+    # finding that walks the caller's frames on every record. The logging
+    # HOWTO's "Optimization" section names this switch.
+    logging._srcfile = None
     handler = BatchedStreamHandler(stream)
     handler.setFormatter(logging.Formatter(FORMAT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

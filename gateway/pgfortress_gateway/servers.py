@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.applications import Starlette
 
+from .asgi import ApiApplication
 from .config import ServerConfig
 from .slowclients import guarded_protocol
 
@@ -27,7 +28,7 @@ class PrivateServer(uvicorn.Server):
         yield
 
 
-def public_server(server: ServerConfig, app: Starlette) -> uvicorn.Server:
+def public_server(server: ServerConfig, app: ApiApplication) -> uvicorn.Server:
     """The HTTPS API, with the slow-client deadlines of :mod:`.slowclients`."""
     return uvicorn.Server(
         uvicorn.Config(
