@@ -7,7 +7,10 @@ policy lets the probe database role and the application's database roles
 over TLS from the control machine and from the gateway hosts; the client hosts
 are deliberately not named. The gateways' address filter lets in the control
 machine (tests, the benchmark and the demo call from it) and the client hosts,
-not the rest of the lab.
+not the rest of the lab. With an ``ldap`` host in the lab, it runs the
+directory (``deploys/ldap.py``) with two people, and the database hosts let
+members of the ``directory_people`` database role in from the control
+machine with their directory password (an ``ldap`` rule, LDAPS to it).
 """
 
 from __future__ import annotations
@@ -66,6 +69,37 @@ _ssh = {
     "ssh_allow_agent": False,
 }
 
+_ldap_host = next(iter(_members("ldap")), None)
+LDAP_DOMAIN = "pgfortress.lab"
+
+
+def _base_dn() -> str:
+    return ",".join(f"dc={label}" for label in LDAP_DOMAIN.split("."))
+
+
+def _people_rules() -> list[dict[str, Any]]:
+    """Directory people log in from the control machine, if the lab has a directory."""
+    if _ldap_host is None:
+        return []
+    return [
+        {
+            "type": "hostssl",
+            "databases": ["postgres"],
+            "users": ["+directory_people"],
+            "address": source,
+            "method": "ldap",
+            "options": {
+                "ldapserver": _ldap_host.address,
+                "ldapscheme": "ldaps",
+                "ldapprefix": "uid=",
+                "ldapsuffix": ",ou=people," + _base_dn(),
+            },
+            "comment": "people, with their directory password",
+        }
+        for source in (f"{lab.gateway}/32", f"{lab.gateway6}/128")
+    ]
+
+
 db = (
     [_connection(node) for node in _members("db")],
     {
@@ -75,6 +109,7 @@ db = (
         "postgres_hba": [
             *_rules(["postgres"], ["pgfortress_probe"], "probe role"),
             *_rules(["app", "archive"], ["all"], "the application's database roles"),
+            *_people_rules(),
         ],
         "postgres_probe_role": {"name": "pgfortress_probe"},
         "postgres_database_roles": os.environ.get(
@@ -131,6 +166,24 @@ cache = (
     {
         **_ssh,
         "redis_password_secret": "redis/password",
+        "pgfortress_secrets_dir": str(lab.dir / "secrets"),
+    },
+)
+
+ldap = (
+    [
+        (name, {**data, "ldap_listen": node.address})
+        for node in _members("ldap")
+        for name, data in [_connection(node)]
+    ],
+    {
+        **_ssh,
+        "ldap_domain": LDAP_DOMAIN,
+        "ldap_ca_dir": str(lab.dir / "ca"),
+        "ldap_people": [
+            {"uid": "ada", "name": "Ada Lovelace"},
+            {"uid": "grace", "name": "Grace Hopper"},
+        ],
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )

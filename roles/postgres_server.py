@@ -11,6 +11,10 @@ Inventory data read (see docs/reference/inventory.md for every field):
     ``cert_file``/``key_file``, ``dns_names`` and ``min_protocol``.
 ``postgres_hba``
     The client-authentication policy, one mapping per rule.
+``ldap_client_ca_file``
+    With ``ldap`` rules: the CA of the directory's certificate (default: the
+    CA of ``postgres_tls``), written with ``/etc/ldap/ldap.conf``
+    (``TLS_REQCERT demand``, see docs/reference/ldap.md).
 ``postgres_logging``, ``postgres_settings``, ``postgres_port``, ``postgres_version``
 ``postgres_probe_role`` and ``pgfortress_secrets_dir``
     An optional LOGIN database role with no privileges, to prove clients get in.
@@ -53,7 +57,7 @@ from pgfortress import scram, tls
 from pgfortress.errors import PgFortressError, SecretStoreError, SpecError
 from pgfortress.plan import PostgresLayout, layout_for, render_hba, render_settings
 from pgfortress.plan.apply import apply_plan
-from pgfortress.plan.hba import hba_lines, lockout_problem
+from pgfortress.plan.hba import hba_lines, lockout_problem, uses_ldap
 from pgfortress.plan.listen import LOOPBACK, resolve_listen
 from pgfortress.plan.probe import password_matches, probe_script
 from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
@@ -61,6 +65,7 @@ from pgfortress.spec import PostgresHostSpec, from_host_data
 from pgfortress.spec.hba_policy import policy_warnings
 
 from .facts import InterfaceAddresses, PostgresConfigState, PostgresProbeRole
+from .ldap_client import directory_ca, ldap_client
 from .operations import apply_config, group_member, psql_secret_script, stage_config
 
 __all__ = [
@@ -147,6 +152,9 @@ def postgres_server() -> None:
         mode="750",
     )
     _trust_store(config.ca_pem)
+    if uses_ldap(config.spec.hba):
+        # Before pg_hba.conf: ldap rules go live with the directory's CA in place.
+        ldap_client(directory_ca(config.ca_pem))
     apply_files(config, config.files())
     if config.spec.probe_role is not None and config.probe is not None:
         _probe_role(config.spec.probe_role.name, config.probe)

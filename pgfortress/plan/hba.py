@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..spec.hba import HbaRule
 from ._templates import render
 
-__all__ = ["HbaLine", "first_match", "hba_lines", "lockout_problem", "render_hba"]
+__all__ = [
+    "HbaLine",
+    "first_match",
+    "hba_lines",
+    "lockout_problem",
+    "option_text",
+    "render_hba",
+    "uses_ldap",
+]
 
 # The databases the deploy itself opens as the administrator over the socket.
 DEPLOY_DATABASES = ("postgres", "template1")
+# Option values made only of these characters need no quotes in pg_hba.conf.
+_BARE_VALUE = re.compile(r"^[A-Za-z0-9_.:@/-]+$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ def hba_lines(rules: Sequence[HbaRule], admin_user: str = "postgres") -> list[Hb
                 user=",".join(rule.users),
                 address=str(rule.network or ""),
                 method=rule.method,
-                options=" ".join(f"{k}={v}" for k, v in sorted(rule.options.items())),
+                options=option_text(rule.options),
                 comment=rule.comment or "",
             )
         )
@@ -66,6 +77,27 @@ def hba_lines(rules: Sequence[HbaRule], admin_user: str = "postgres") -> list[Hb
         HbaLine("host", "replication", "all", "::/0", "reject"),
     ]
     return lines
+
+
+def option_text(options: Mapping[str, str]) -> str:
+    """The options column: ``name=value`` pairs, values quoted where needed.
+
+    A value with a comma, a space or ``=`` (an LDAP DN fragment) is written in
+    double quotes, or PostgreSQL would split it. The spec has already refused
+    values with double quotes or control characters, which no quoting carries.
+    """
+    pairs = []
+    for name, value in sorted(options.items()):
+        if '"' in value or any(ord(char) < 32 for char in value):
+            raise ValueError(f"options: {name}: value cannot be written to pg_hba.conf")
+        text = value if _BARE_VALUE.match(value) else f'"{value}"'
+        pairs.append(f"{name}={text}")
+    return " ".join(pairs)
+
+
+def uses_ldap(rules: Sequence[HbaRule]) -> bool:
+    """Whether any rule sends people's passwords on to a directory."""
+    return any(rule.method == "ldap" for rule in rules)
 
 
 def render_hba(rules: Sequence[HbaRule], admin_user: str = "postgres") -> str:

@@ -4,7 +4,8 @@ A rule names who may connect (databases, database roles), from where (a
 network, or the local socket) and how they prove it (the method). Validation
 refuses anything that would let a client in without a secret over the
 network: ``trust``, ``password`` and ``md5`` over TCP, and accepting rules that
-do not require TLS.
+do not require TLS. ``ldap`` (people's directory passwords) is accepted on
+``hostssl`` rules only, with TLS to the directory (:mod:`.hba_ldap`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from .hba_ldap import ldap_options_problem, option_value_problem
+
 __all__ = ["HBA_KEYWORDS", "NAME_PATTERN", "HbaRule"]
 
 # Database and role names in pg_hba.conf are matched literally; restricting
@@ -22,7 +25,7 @@ __all__ = ["HBA_KEYWORDS", "NAME_PATTERN", "HbaRule"]
 NAME_PATTERN = re.compile(r"^\+?[A-Za-z_][A-Za-z0-9_$.-]{0,62}$")
 HBA_KEYWORDS = frozenset({"all", "sameuser", "samerole", "samegroup", "replication"})
 
-TCP_METHODS = frozenset({"scram-sha-256", "cert", "reject"})
+TCP_METHODS = frozenset({"scram-sha-256", "cert", "ldap", "reject"})
 LOCAL_METHODS = frozenset({"peer", "scram-sha-256", "reject"})
 KNOWN_METHODS = frozenset(
     {"trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert"}
@@ -136,8 +139,10 @@ class HbaRule(BaseModel):
         self._check_address()
         self._check_method()
         self._check_options()
-        if self.comment is not None and "\n" in self.comment:
-            raise ValueError("comment: must be a single line")
+        if self.comment is not None and any(ord(c) < 32 for c in self.comment):
+            raise ValueError(
+                "comment: must be a single line without control characters"
+            )
         return self
 
     def _check_address(self) -> None:
@@ -161,6 +166,11 @@ class HbaRule(BaseModel):
                 f"method: {method!r} is not a PostgreSQL authentication method; use "
                 "scram-sha-256, cert or reject over TCP, peer on the local socket"
             )
+        if method == "ldap" and self.type != "hostssl":
+            raise ValueError(
+                f"type: an ldap rule on {self.type!r} would let the person's password "
+                "reach the server without TLS; ldap is accepted on hostssl rules only"
+            )
         if self.type == "local":
             if method not in LOCAL_METHODS:
                 raise ValueError(
@@ -175,7 +185,7 @@ class HbaRule(BaseModel):
                 "md5": "relies on md5 hashes, which SCRAM replaced",
             }.get(method, "is not allowed over TCP by pgfortress")
             raise ValueError(
-                f"method: {method!r} over TCP {why}; use scram-sha-256 or cert"
+                f"method: {method!r} over TCP {why}; use scram-sha-256, cert or ldap"
             )
         if method != "reject" and self.type != "hostssl":
             raise ValueError(
@@ -184,6 +194,11 @@ class HbaRule(BaseModel):
             )
 
     def _check_options(self) -> None:
+        if self.method == "ldap":
+            problem = ldap_options_problem(self.options)
+            if problem is not None:
+                raise ValueError(problem)
+            return
         allowed = METHOD_OPTIONS.get(self.method, {})
         for name, value in self.options.items():
             if name not in allowed:
@@ -193,6 +208,9 @@ class HbaRule(BaseModel):
                     f"(accepted: {hint})"
                 )
             values = allowed[name]
+            problem = option_value_problem(name, value)
+            if problem is not None:
+                raise ValueError(problem)
             if values and value not in values:
                 raise ValueError(
                     f"options: {name}={value!r} is not accepted; use "
