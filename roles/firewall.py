@@ -35,6 +35,7 @@ import socket
 from collections.abc import Generator, Iterable
 from typing import Any
 
+from pyinfra import logger
 from pyinfra.api.command import StringCommand
 from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError, OperationError
@@ -53,7 +54,11 @@ from pgfortress.plan.firewall_apply import (
     parse_firewall_state,
     reasons_to_apply,
 )
-from pgfortress.spec.firewall import FirewallHostSpec, firewall_from_host_data
+from pgfortress.spec.firewall import (
+    FirewallHostSpec,
+    firewall_from_host_data,
+    firewall_warnings,
+)
 
 from .operations import _ReportingCommand, stage_config
 
@@ -98,6 +103,11 @@ def firewall_spec() -> tuple[FirewallHostSpec, FirewallState]:
             raise SpecError(f"host {host.name}: firewall_admin_networks: {problem}")
     except PgFortressError as error:
         raise DeployError(str(error)) from error
+    for warning in firewall_warnings(spec, data):
+        host.log(
+            f"pgfortress: warning: host {host.name}: firewall: {warning}",
+            log_func=logger.warning,
+        )
     return spec, state
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "Network",
     "ServicePorts",
     "firewall_from_host_data",
+    "firewall_warnings",
     "hba_networks",
     "parse_network",
 ]
@@ -226,6 +227,10 @@ def hba_networks(rules: object) -> list[Network]:
     Reject rules and socket rules open nothing. The rules themselves are
     validated by the PostgreSQL role; only what the firewall needs is read.
     """
+    return [network for _, network in _accepting(rules)]
+
+
+def _accepting(rules: object) -> list[tuple[int, Network]]:
     if not isinstance(rules, Sequence) or isinstance(rules, str):
         raise ValueError(
             "postgres_hba: write a list of rules; see docs/reference/inventory.md"
@@ -237,10 +242,46 @@ def hba_networks(rules: object) -> list[Network]:
         if rule.get("type", "hostssl") == "local" or rule.get("method") == "reject":
             continue
         if rule.get("address") is not None:
-            found.append(
-                parse_network(rule["address"], f"postgres_hba[{position}].address")
-            )
+            where = f"postgres_hba[{position}].address"
+            found.append((position, parse_network(rule["address"], where)))
     return found
+
+
+def firewall_warnings(spec: FirewallHostSpec, data: Mapping[str, Any]) -> list[str]:
+    """Legal policies that are likely mistakes, one sentence each.
+
+    - ``firewall_postgres_networks`` leaves out the network of an accepting
+      ``postgres_hba`` rule: PostgreSQL would let those clients in, the
+      firewall drops them first.
+    - a gateway with no ``gateway_allowed_networks``: its port is open to
+      every address.
+    """
+    warnings = []
+    services = {service.name: service for service in spec.services}
+    postgres = services.get("postgres")
+    if postgres is not None and "firewall_postgres_networks" in data:
+        for position, network in _accepting(data.get("postgres_hba") or []):
+            if not any(_inside(network, other) for other in postgres.networks):
+                warnings.append(
+                    f"postgres_hba[{position}] lets clients in from {network}, but "
+                    "the firewall drops them: the network is in neither "
+                    "firewall_admin_networks nor firewall_postgres_networks; add it "
+                    "there, or remove the rule"
+                )
+    gateway = services.get("gateway")
+    if gateway is not None and not data.get("gateway_allowed_networks"):
+        warnings.append(
+            f"gateway_allowed_networks is empty, so the gateway's port "
+            f"{gateway.port} is open to every address; name the clients' networks "
+            "to close it to the rest"
+        )
+    return warnings
+
+
+def _inside(network: Network, other: Network) -> bool:
+    if isinstance(network, ipaddress.IPv4Network):
+        return isinstance(other, ipaddress.IPv4Network) and network.subnet_of(other)
+    return isinstance(other, ipaddress.IPv6Network) and network.subnet_of(other)
 
 
 def _service(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pgfortress.errors import SpecError
-from pgfortress.spec.firewall import firewall_from_host_data
+from pgfortress.spec.firewall import firewall_from_host_data, firewall_warnings
 
 ADMIN = ["192.0.2.0/28", "2001:db8:a::/64"]
 HBA = [
@@ -183,3 +183,42 @@ def test_bad_input_names_the_host_the_field_and_the_fix(
 def test_admin_networks_are_required() -> None:
     with pytest.raises(SpecError, match="firewall_admin_networks: is required"):
         firewall_from_host_data("db1", {"postgres_listen": ["eth0"]})
+
+
+def test_an_hba_network_the_firewall_drops_is_a_warning() -> None:
+    data = {
+        "firewall_admin_networks": ADMIN,
+        "postgres_listen": ["eth0"],
+        "postgres_hba": HBA,
+        "firewall_postgres_networks": ["198.51.100.0/25"],
+    }
+    spec = firewall_from_host_data("db1", data)
+    # 198.51.100.0/24 is wider than what the firewall opens; the IPv6 network
+    # is in neither list; the reject rule needs nothing.
+    assert firewall_warnings(spec, data) == [
+        f"postgres_hba[{position}] lets clients in from {network}, but the firewall "
+        "drops them: the network is in neither firewall_admin_networks nor "
+        "firewall_postgres_networks; add it there, or remove the rule"
+        for position, network in ((0, "198.51.100.0/24"), (3, "2001:db8:b::/64"))
+    ]
+
+
+def test_networks_inside_the_opened_ones_raise_no_warning() -> None:
+    data = {
+        "firewall_admin_networks": ADMIN,
+        "postgres_listen": ["eth0"],
+        "postgres_hba": HBA,
+        "firewall_postgres_networks": ["198.51.0.0/16", "2001:db8::/32"],
+    }
+    assert firewall_warnings(firewall_from_host_data("db1", data), data) == []
+    derived = {**data}
+    derived.pop("firewall_postgres_networks")
+    assert firewall_warnings(firewall_from_host_data("db1", derived), derived) == []
+
+
+def test_a_gateway_open_to_everyone_is_a_warning() -> None:
+    data = {"firewall_admin_networks": ADMIN, "gateway_listen": "192.0.2.20"}
+    (warning,) = firewall_warnings(firewall_from_host_data("gw1", data), data)
+    assert warning.startswith("gateway_allowed_networks is empty, so the gateway's")
+    named = {**data, "gateway_allowed_networks": ["203.0.113.0/24"]}
+    assert firewall_warnings(firewall_from_host_data("gw1", named), named) == []
