@@ -10,7 +10,8 @@ machine (tests, the benchmark and the demo call from it) and the client hosts,
 not the rest of the lab. With an ``ldap`` host in the lab, it runs the
 directory (``deploys/ldap.py``) with two people, and the database hosts let
 members of the ``directory_people`` database role in from the control
-machine with their directory password (an ``ldap`` rule, LDAPS to it).
+machine with their directory password (``ldap`` rules: LDAPS to the directory
+for clients over IPv4, StartTLS for clients over IPv6).
 """
 
 from __future__ import annotations
@@ -90,13 +91,17 @@ def _people_rules() -> list[dict[str, Any]]:
             "method": "ldap",
             "options": {
                 "ldapserver": _ldap_host.address,
-                "ldapscheme": "ldaps",
                 "ldapprefix": "uid=",
                 "ldapsuffix": ",ou=people," + _base_dn(),
-            },
+            }
+            | tls,
             "comment": "people, with their directory password",
         }
-        for source in (f"{lab.gateway}/32", f"{lab.gateway6}/128")
+        # Both ways to TLS: LDAPS for clients over IPv4, StartTLS over IPv6.
+        for source, tls in (
+            (f"{lab.gateway}/32", {"ldapscheme": "ldaps"}),
+            (f"{lab.gateway6}/128", {"ldaptls": "1"}),
+        )
     ]
 
 

@@ -84,14 +84,20 @@ def deployed() -> Iterator[Deployed]:
 
 
 def connect(
-    deployed: Deployed, tmp_path: Path, user: str, password: str, sslmode: str
+    deployed: Deployed,
+    tmp_path: Path,
+    user: str,
+    password: str,
+    sslmode: str,
+    address: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """psql from this machine; the password goes through a 0600 pgpass file."""
     passfile = tmp_path / f"pgpass-{user}"
     passfile.write_text(f"*:*:*:{user}:{password}\n")
     passfile.chmod(0o600)
     dsn = (
-        f"host={deployed.db.address} dbname=postgres user={user} sslmode={sslmode} "
+        f"host={address or deployed.db.address} dbname=postgres user={user} "
+        f"sslmode={sslmode} "
         f"sslrootcert={deployed.ca_file} passfile={passfile} connect_timeout=10"
     )
     query = "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
@@ -158,10 +164,14 @@ def test_no_password_hash_or_key_in_deploy_output(deployed: Deployed) -> None:
             assert "PRIVATE KEY" not in run.output
 
 
+@pytest.mark.parametrize("family", ["ipv4-ldaps", "ipv6-starttls"])
 def test_a_person_logs_in_with_the_directory_password(
-    deployed: Deployed, tmp_path: Path
+    deployed: Deployed, tmp_path: Path, family: str
 ) -> None:
-    result = connect(deployed, tmp_path, "ada", deployed.password("ada"), "verify-full")
+    """The lab's rule for IPv4 clients uses LDAPS, the one for IPv6 StartTLS."""
+    address = deployed.db.address if family == "ipv4-ldaps" else deployed.db.address6
+    password = deployed.password("ada")
+    result = connect(deployed, tmp_path, "ada", password, "verify-full", address)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ada", "t"]
 
