@@ -48,8 +48,10 @@ def nspawn_argv(root: Path, host: LabHost) -> list[str]:
         "--link-journal=no",
         "--console=passive",
         # systemd's BPF-based unit sandboxing (IPAddressDeny= and friends)
-        # needs these inside the host.
-        "--capability=CAP_BPF,CAP_PERFMON",
+        # needs the first two inside the host; nftables needs CAP_NET_ADMIN,
+        # which acts on the host's own network namespace only (nspawn grants
+        # it itself to a container with a private network).
+        "--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN",
         "--system-call-filter=bpf",
     ]
 
