@@ -1,7 +1,9 @@
 # pgfortress — every entry point people and CI use.
 #
 #   make demo    install what is needed, boot a lab, deploy, verify, print how to connect
-#   make test    lint, type-check, unit tests and the lab end-to-end tests (needs root)
+#   make test    lint, type-check, unit tests, the lab end-to-end tests and the attack suite
+#                (needs root)
+#   make attack  the attack suite alone (tests/attack, needs root)
 #   make check   ruff and mypy only
 
 SHELL := /bin/bash
@@ -11,7 +13,7 @@ BIN := $(VENV)/bin
 LAB ?= demo
 export PGFORTRESS_LAB := $(LAB)
 
-.PHONY: deps venv check format unit lab-tests test demo demo-down clean
+.PHONY: deps venv check format unit lab-tests attack test demo demo-down clean
 
 deps:
 	@scripts/install-system-deps.sh
@@ -38,8 +40,11 @@ unit: venv
 lab-tests: deps venv
 	$(BIN)/pytest tests/lab
 
+attack: deps venv
+	$(BIN)/pytest tests/attack
+
 test: deps venv check
-	$(BIN)/pytest tests/unit tests/gateway tests/lab
+	$(BIN)/pytest tests/unit tests/gateway tests/lab tests/attack
 
 demo: deps venv
 	@scripts/demo.sh $(LAB)
