@@ -189,6 +189,9 @@ ldap = (
             {"uid": "ada", "name": "Ada Lovelace"},
             {"uid": "grace", "name": "Grace Hopper"},
         ],
+        # Used only where the firewall is on: the database hosts check
+        # people's passwords here.
+        "firewall_ldap_networks": [f"{node.address}/32" for node in _members("db")],
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )

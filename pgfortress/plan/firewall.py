@@ -54,6 +54,8 @@ _LABELS = {
     "postgres": "PostgreSQL from the admin networks and the postgres_hba clients",
     "gateway": "the gateway from its clients (gateway_allowed_networks)",
     "redis": "Redis from the gateways that use it",
+    "ldap": "LDAP with StartTLS from the database hosts (firewall_ldap_networks)",
+    "ldaps": "LDAPS from the database hosts (firewall_ldap_networks)",
 }
 
 

@@ -13,6 +13,10 @@ reads, so the two cannot drift apart:
   as the gateway's own address filter reads it;
 - Redis's port (on hosts with ``redis_listen``) from the gateways of the
   inventory that use this Redis, or from ``firewall_redis_networks``;
+- LDAP (389, StartTLS) and LDAPS (636) on directory hosts (``ldap_listen``)
+  from ``firewall_ldap_networks``, which such a host must name: the database
+  hosts that check people's passwords there connect from addresses the
+  inventory does not otherwise state;
 - extra ports from ``firewall_allow``.
 
 Every key this module reads for itself starts with ``firewall_``; an unknown
@@ -127,6 +131,7 @@ _KEYS = (
     "firewall_ssh_port",
     "firewall_postgres_networks",
     "firewall_redis_networks",
+    "firewall_ldap_networks",
     "firewall_allow",
     "firewall_confirm_seconds",
 )
@@ -208,7 +213,23 @@ def _services(
                 "clients' networks, or write [] to keep the port closed"
             )
         services.append(_service("redis", data, "redis_port", 6379, clients))
+    if "ldap_listen" in data:
+        services.extend(_directory(data))
     return tuple(services)
+
+
+def _directory(data: Mapping[str, Any]) -> list[ServicePorts]:
+    if "firewall_ldap_networks" not in data:
+        raise ValueError(
+            "firewall_ldap_networks: is required on a directory host (ldap_listen): "
+            "name the database hosts whose ldap rules check passwords here, such as "
+            "['192.0.2.10/32'], or write [] to keep LDAP closed"
+        )
+    clients = _networks(data["firewall_ldap_networks"], "firewall_ldap_networks")
+    return [
+        ServicePorts(name="ldap", port=389, networks=tuple(clients)),
+        ServicePorts(name="ldaps", port=636, networks=tuple(clients)),
+    ]
 
 
 def _postgres(data: Mapping[str, Any], admin: Sequence[Network]) -> ServicePorts:

@@ -224,3 +224,21 @@ def test_the_apply_script_is_valid_posix_shell(mode: Any) -> None:
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_directory_host_opens_ldap_and_ldaps_to_its_database_hosts() -> None:
+    spec = firewall_from_host_data(
+        "ldap1",
+        {
+            "firewall_admin_networks": ["10.213.6.1/32"],
+            "ldap_listen": "10.213.6.40",
+            "firewall_ldap_networks": ["10.213.6.10/32"],
+        },
+    )
+    rules = firewall_rules(spec)
+    assert [(r.name, r.port, r.sources) for r in rules[1:]] == [
+        ("ldap", 389, [("ip", ["10.213.6.10"])]),
+        ("ldaps", 636, [("ip", ["10.213.6.10"])]),
+    ]
+    text = render_nftables(spec)
+    assert "ip saddr { 10.213.6.10 } tcp dport 636 accept" in text

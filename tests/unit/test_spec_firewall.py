@@ -86,6 +86,17 @@ def test_redis_clients_are_the_gateways_that_use_it() -> None:
     )
 
 
+def test_a_directory_opens_ldap_and_ldaps_to_the_named_database_hosts() -> None:
+    data = {"ldap_listen": "192.0.2.40", "firewall_ldap_networks": ["192.0.2.10/32"]}
+    services = {s.name: (s.port, s.networks) for s in spec_of(**data).services}
+    assert services == {
+        "ldap": (389, nets("192.0.2.10/32")),
+        "ldaps": (636, nets("192.0.2.10/32")),
+    }
+    closed = spec_of(ldap_listen="192.0.2.40", firewall_ldap_networks=[])
+    assert {s.networks for s in closed.services} == {()}
+
+
 def test_redis_networks_may_be_named_or_closed_explicitly() -> None:
     data = {"redis_listen": "192.0.2.30", "firewall_redis_networks": []}
     (redis,) = spec_of(**data).services
@@ -165,6 +176,14 @@ def test_extra_ports_and_settings() -> None:
             "gateway_allowed_networks[0]: '10.0.0.5/8' has host bits set",
         ),
         ({"redis_listen": "192.0.2.30"}, "no gateway of the inventory uses this Redis"),
+        (
+            {"ldap_listen": "192.0.2.40"},
+            "firewall_ldap_networks: is required on a directory host",
+        ),
+        (
+            {"ldap_listen": "192.0.2.40", "firewall_ldap_networks": ["192.0.2.9/24"]},
+            "firewall_ldap_networks[0]: '192.0.2.9/24' has host bits set",
+        ),
     ],
 )
 def test_bad_input_names_the_host_the_field_and_the_fix(
