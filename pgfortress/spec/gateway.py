@@ -197,16 +197,6 @@ class GatewayHostSpec(_Strict):
             ) from None
         return value
 
-    @model_validator(mode="after")
-    def _workers_share_counters(self) -> GatewayHostSpec:
-        if self.workers > 1 and self.limits.redis_host is None:
-            raise ValueError(
-                f"gateway_workers = {self.workers} needs the rate-limit counters "
-                "in Redis (gateway_limits.redis_host and redis_password_secret), "
-                "or each worker would count on its own; or set gateway_workers = 1"
-            )
-        return self
-
     @field_validator("allowed_networks")
     @classmethod
     def _networks(cls, values: list[str]) -> list[str]:
