@@ -1,4 +1,4 @@
-"""The pgfortress command: the certificate authority and the lab."""
+"""The pgfortress command: the certificate authority, the lab and the audit."""
 
 from __future__ import annotations
 
@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     from .lab.cli import add_lab_commands
 
     add_lab_commands(commands)
+
+    from .audit.cli import add_audit_command
+
+    add_audit_command(commands)
     return parser
 
 

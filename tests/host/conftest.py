@@ -11,14 +11,14 @@ Without it, the checks hold the hosts to pgfortress's defaults.
 from __future__ import annotations
 
 import json
-import runpy
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pgfortress.audit.inventory import inventory_hosts
+from pgfortress.audit.plugin import check_control_ids, register_marker
 from pgfortress.plan import PostgresLayout, layout_for, resolve_listen
 from pgfortress.spec import PostgresHostSpec, from_host_data
 
@@ -37,29 +37,12 @@ def pytest_configure(config: pytest.Config) -> None:
             "tests/host checks remote hosts: pass --hosts=ssh://NAME (and "
             "--ssh-config) so they never run against this machine"
         )
+    register_marker(config)
 
 
-def _inventory_hosts(path: Path) -> dict[str, dict[str, Any]]:
-    """Host name → merged data, read the way pyinfra reads an inventory file."""
-    hosts: dict[str, dict[str, Any]] = {}
-    for name, value in runpy.run_path(str(path)).items():
-        if name.startswith("_"):
-            continue
-        members, group_data = _as_group(value)
-        for member in members:
-            host_name, host_data = (member, {}) if isinstance(member, str) else member
-            merged = {**hosts.get(host_name, {}), **group_data, **host_data}
-            merged.setdefault("_groups", []).append(name)
-            hosts[host_name] = merged
-    return hosts
-
-
-def _as_group(value: Any) -> tuple[list[Any], Mapping[str, Any]]:
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list):
-        return value[0], value[1]
-    if isinstance(value, list) and all(isinstance(v, str | tuple) for v in value):
-        return value, {}
-    return [], {}
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A typo in a control id fails every run, not only audits.
+    check_control_ids(items)
 
 
 @dataclass(frozen=True)
@@ -74,11 +57,26 @@ class Expected:
 @pytest.fixture(scope="module")
 def inventory(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
     path = request.config.getoption("pgf_inventory")
-    return _inventory_hosts(Path(path)) if path else {}
+    return inventory_hosts(Path(path)) if path else {}
 
 
 @pytest.fixture
-def expected(host: Any, inventory: dict[str, dict[str, Any]]) -> Expected:
+def postgres_host(host: Any, inventory: dict[str, dict[str, Any]]) -> Any:
+    """The host, when the inventory deploys PostgreSQL there (its ``db`` group).
+
+    On any other inventory host the PostgreSQL checks are skipped with the
+    reason, which the audit reports as "not applicable" for that host.
+    """
+    name = host.backend.get_hostname()
+    groups = inventory.get(name, {}).get("_groups", ["db"])
+    if "db" not in groups:
+        pytest.skip(f"{name} is not in the inventory's db group: no PostgreSQL there")
+    return host
+
+
+@pytest.fixture
+def expected(postgres_host: Any, inventory: dict[str, dict[str, Any]]) -> Expected:
+    host = postgres_host
     name = host.backend.get_hostname()
     data = inventory.get(name) or {
         "postgres_listen": ["*"],
@@ -96,10 +94,14 @@ def expected(host: Any, inventory: dict[str, dict[str, Any]]) -> Expected:
 
 
 @pytest.fixture
-def psql(host: Any) -> Any:
-    def run(query: str) -> str:
-        command = host.run(
-            "runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1 -c %s", query
+def psql(postgres_host: Any) -> Any:
+    """Run one query as the superuser over the socket; its output, stripped."""
+
+    def run(query: str, database: str = "postgres") -> str:
+        command = postgres_host.run(
+            "runuser -u postgres -- psql -X -A -t -v ON_ERROR_STOP=1 -d %s -c %s",
+            database,
+            query,
         )
         assert command.rc == 0, command.stderr
         return str(command.stdout).strip()
