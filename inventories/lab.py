@@ -70,6 +70,21 @@ _ssh = {
     "ssh_allow_agent": False,
 }
 
+# PGFORTRESS_LAB_FIREWALL=on (make demo sets it) gives every host the
+# nftables firewall, with this machine as the admin network: deploys/site.py
+# then applies it first, deploys/firewall.py alone, and the host checks and
+# `pgfortress audit` expect it.
+_firewall_switch = os.environ.get("PGFORTRESS_LAB_FIREWALL", "off")
+if _firewall_switch not in {"on", "off"}:
+    raise ValueError(
+        f"PGFORTRESS_LAB_FIREWALL={_firewall_switch!r}: write on or off (default off)"
+    )
+_firewall: dict[str, Any] = (
+    {"firewall_admin_networks": [f"{lab.gateway}/32", f"{lab.gateway6}/128"]}
+    if _firewall_switch == "on"
+    else {}
+)
+
 _ldap_host = next(iter(_members("ldap")), None)
 LDAP_DOMAIN = "pgfortress.lab"
 
@@ -109,6 +124,7 @@ db = (
     [_connection(node) for node in _members("db")],
     {
         **_ssh,
+        **_firewall,
         "postgres_listen": ["eth0"],
         "postgres_tls": {"ca_dir": str(lab.dir / "ca")},
         "postgres_hba": [
@@ -146,6 +162,7 @@ gw = (
     [_gateway(node) for node in _members("gw")],
     {
         **_ssh,
+        **_firewall,
         "gateway_database": {
             "host": _db_host.address if _db_host else "127.0.0.1",
             "dbname": "app",
@@ -160,7 +177,10 @@ gw = (
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
 )
-client = ([_connection(node) for node in _members("client")], dict(_ssh))
+client = (
+    [_connection(node) for node in _members("client")],
+    {**_ssh, **_firewall},
+)
 
 cache = (
     [
@@ -170,6 +190,7 @@ cache = (
     ],
     {
         **_ssh,
+        **_firewall,
         "redis_password_secret": "redis/password",
         "pgfortress_secrets_dir": str(lab.dir / "secrets"),
     },
@@ -183,6 +204,7 @@ ldap = (
     ],
     {
         **_ssh,
+        **_firewall,
         "ldap_domain": LDAP_DOMAIN,
         "ldap_ca_dir": str(lab.dir / "ca"),
         "ldap_people": [

@@ -12,7 +12,7 @@ from pathlib import Path
 import jwt
 
 from . import __version__, tls
-from .errors import PgFortressError
+from .errors import PgFortressError, SecretStoreError, SpecError
 from .secrets import SecretStore
 
 __all__ = ["main"]
@@ -46,7 +46,23 @@ def _secrets_rotate(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    secret = Path(args.secret_file).read_text().strip()
+    if args.minutes <= 0:
+        raise SpecError(
+            f"--minutes {args.minutes}: a token must be valid for at least a "
+            "minute; give a positive number"
+        )
+    try:
+        secret = Path(args.secret_file).read_text().strip()
+    except OSError as error:
+        raise SecretStoreError(
+            f"--secret-file {args.secret_file}: cannot read it "
+            f"({error.strerror}); name the gateway's jwt-secret file"
+        ) from None
+    if len(secret.encode()) < 32:
+        raise SecretStoreError(
+            f"--secret-file {args.secret_file}: holds {len(secret.encode())} bytes; "
+            "the gateway needs an HS256 secret of at least 32 bytes"
+        )
     claims = {
         "role": args.role,
         "sub": args.subject,

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 lab="${1:-demo}"
 bin=.venv/bin
 export PGFORTRESS_LAB="$lab"
+# Every host gets the nftables firewall (inventories/lab.py reads this), with
+# this machine as the admin network; deploys/site.py applies it first.
+export PGFORTRESS_LAB_FIREWALL=on
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -24,7 +27,7 @@ if [ ! -d "$lab_dir/ca" ]; then
     "$bin/pgfortress" ca init --dir "$lab_dir/ca" --name "pgfortress lab $lab CA"
 fi
 
-step "Deploying hardened PostgreSQL and the database roles: pyinfra inventories/lab.py deploys/site.py"
+step "Deploying the firewall, hardened PostgreSQL and the database roles: pyinfra inventories/lab.py deploys/site.py"
 "$bin/pyinfra" -y inventories/lab.py deploys/site.py
 
 step "Verifying db1 with testinfra"
@@ -66,6 +69,18 @@ for _ in $(seq 1 50); do
     sleep 0.2
 done
 
+step "Checking the host firewall from client1, which stands on the client network"
+probe() {  # can client1 open a TCP connection to $1:$2?
+    ssh -F "$ssh_config" client1 "timeout 3 bash -c '</dev/tcp/$1/$2'" 2>/dev/null
+}
+if probe "$db_address" 5432; then
+    echo "ERROR: client1 reached PostgreSQL through the firewall" >&2
+    exit 1
+fi
+echo "client1 -> db1:5432 (PostgreSQL): dropped"
+probe "$gw_address" 8443 || { echo "ERROR: client1 cannot reach the gateway" >&2; exit 1; }
+echo "client1 -> gw1:8443 (the gateway): open"
+
 step "Calling the gateway over HTTPS"
 token="$("$bin/pgfortress" token --secret-file "$lab_dir/secrets/gateway/jwt-secret" --role web_user)"
 api="https://$gw_address:8443"
@@ -87,6 +102,22 @@ status=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$lab_dir/ca/ca.crt" \
     -H @"$forged_header" "$api/customers")
 echo "HTTP $status"
 [ "$status" = 401 ] || { echo "ERROR: the gateway answered $status to a forged token" >&2; exit 1; }
+refused_token() {  # $1: what it is, $2: the token; the gateway must answer 401
+    local header_file="$lab_dir/demo-refused-header" status
+    ( umask 077; printf 'Authorization: Bearer %s\n' "$2" > "$header_file" )
+    status=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$lab_dir/ca/ca.crt" \
+        -H @"$header_file" "$api/customers")
+    rm -f "$header_file"
+    echo "$1 (must be refused): HTTP $status"
+    [ "$status" = 401 ] || { echo "ERROR: the gateway answered $status to $1" >&2; exit 1; }
+}
+refused_token "a garbage token" "not.a.token"
+refused_token "an alg:none token" "$("$bin/python" -c '
+import base64, json, time
+part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+claims = {"role": "web_user", "sub": "demo", "exp": int(time.time()) + 600}
+print(part({"alg": "none", "typ": "JWT"}) + "." + part(claims) + ".")
+')"
 echo "without a token (must be refused):"
 status=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$lab_dir/ca/ca.crt" "$api/customers")
 echo "HTTP $status"
@@ -102,6 +133,7 @@ Call the API:   curl --cacert $lab_dir/ca/ca.crt -H @$header_file $api/customers
   (a new token: .venv/bin/pgfortress token --secret-file $lab_dir/secrets/gateway/jwt-secret --role web_user)
 
 Reach the hosts with:   ssh -F $ssh_config db1
-Deploy again (no change): PGFORTRESS_LAB=$lab $bin/pyinfra -y inventories/lab.py deploys/site.py
+Deploy again (no change): PGFORTRESS_LAB=$lab PGFORTRESS_LAB_FIREWALL=on $bin/pyinfra -y inventories/lab.py deploys/site.py
+Audit every host:        PGFORTRESS_LAB=$lab PGFORTRESS_LAB_FIREWALL=on $bin/pgfortress audit inventories/lab.py
 Take the lab down:       make demo-down LAB=$lab
 EOT

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +98,22 @@ def _audit(args: argparse.Namespace) -> int:
     print(render_table(rows), end="")
     unmapped = Counter(r.outcome.value for r in results if not r.controls)
     if unmapped:
-        # Such checks cannot change a control's status; say how they went.
+        # Such checks cannot change a control's status; say how they went,
+        # and name each that failed: a host that fails one is not sound.
         print(
             "host checks naming no control: "
             + ", ".join(f"{n} {outcome}" for outcome, n in sorted(unmapped.items()))
         )
+    broken = failed_without_control(results)
+    for result in broken:
+        print(f"  failed on {result.host}: {result.check}: {result.message}")
     Path(args.junit).write_text(render_junit(rows, args.inventory))
     Path(args.html).write_text(render_html(rows, args.inventory))
     print(f"wrote {args.junit} and {args.html}")
-    return 1 if any(row.status is Status.FAIL for row in rows) else 0
+    failed = broken or any(row.status is Status.FAIL for row in rows)
+    return 1 if failed else 0
+
+
+def failed_without_control(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """Host checks that name no control and failed: they fail the audit too."""
+    return [r for r in results if not r.controls and r.outcome is Outcome.FAILED]

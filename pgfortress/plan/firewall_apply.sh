@@ -97,8 +97,9 @@ EOF
     fi
     systemctl stop "$unit.timer" 2>/dev/null
     systemctl reset-failed "$unit.service" "$unit.timer" 2>/dev/null
+    # A timer fires up to AccuracySec late, one minute unless told otherwise.
     out=$(systemd-run --quiet --unit="$unit" --on-active="$confirm_seconds" \
-        /bin/sh "$rollback_script" 2>&1) ||
+        --timer-property=AccuracySec=1s /bin/sh "$rollback_script" 2>&1) ||
         fail "cannot arm the rollback timer: $(one_line "$out"); nothing was loaded"
 
     out=$(nft -f "$source_file" 2>&1) || {

@@ -104,9 +104,16 @@ def test_only_postgres_holds_cluster_wide_powers(psql: Psql) -> None:
 
 @control("devsec:postgres-06")
 def test_every_login_role_but_postgres_has_a_password(psql: Psql) -> None:
+    """People whom a live ``ldap`` rule lets in keep their password in the
+    directory, so their database roles rightly have none."""
     missing = psql(
-        "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_authid "
-        "WHERE rolcanlogin AND rolname <> 'postgres' AND rolpassword IS NULL"
+        "WITH directory AS (SELECT unnest(user_name) AS name "
+        "FROM pg_hba_file_rules WHERE auth_method = 'ldap') "
+        "SELECT string_agg(r.rolname, ',' ORDER BY r.rolname) FROM pg_authid r "
+        "WHERE r.rolcanlogin AND r.rolname <> 'postgres' AND r.rolpassword IS NULL "
+        "AND NOT EXISTS (SELECT 1 FROM directory d WHERE d.name IN (r.rolname, 'all') "
+        "OR (d.name LIKE '+%' AND pg_has_role(r.oid, "
+        "(SELECT oid FROM pg_roles WHERE rolname = substr(d.name, 2)), 'MEMBER')))"
     )
     assert missing == "", f"LOGIN database roles without a password: {missing}"
 

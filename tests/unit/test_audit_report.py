@@ -120,3 +120,18 @@ def test_html_is_self_contained_and_escaped() -> None:
     for outside in ("<link", "src=", "http://", "https://", "@import"):
         assert outside not in page
     assert '<td class="fail">fail</td>' in page
+
+
+def test_a_failed_check_naming_no_control_still_fails_the_audit() -> None:
+    from pgfortress.audit.cli import failed_without_control
+    from pgfortress.audit.results import CheckResult, Outcome
+
+    results = [
+        CheckResult("test_firewall_loaded", "db1", Outcome.FAILED, (), "no table"),
+        CheckResult("test_firewall_loaded", "gw1", Outcome.PASSED, ()),
+        CheckResult("test_tls", "db1", Outcome.FAILED, ("cis:6.8",), "expired"),
+        CheckResult("test_other", "db1", Outcome.SKIPPED, (), "not a db host"),
+    ]
+    assert [(r.check, r.host) for r in failed_without_control(results)] == [
+        ("test_firewall_loaded", "db1")
+    ]

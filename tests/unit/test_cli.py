@@ -77,3 +77,32 @@ def test_token_is_hs256_with_the_role(
     )
     assert claims["role"] == "web_user"
     assert claims["exp"] > claims.get("iat", 0)
+
+
+@pytest.mark.parametrize(
+    ("secret", "extra", "message"),
+    [
+        (None, [], "--secret-file"),
+        ("", [], "holds 0 bytes"),
+        ("short", [], "at least 32 bytes"),
+        ("a-secret-of-at-least-thirty-two-bytes!!", ["--minutes", "-5"], "--minutes"),
+    ],
+    ids=["missing-file", "empty", "short", "negative-minutes"],
+)
+def test_token_refuses_bad_input_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    secret: str | None,
+    extra: list[str],
+    message: str,
+) -> None:
+    path = tmp_path / "jwt-secret"
+    if secret is not None:
+        path.write_text(secret)
+    argv = ["token", "--secret-file", str(path), "--role", "web_user", *extra]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("pgfortress: ")
+    assert message in captured.err
+    assert "Traceback" not in captured.err
