@@ -2,7 +2,8 @@
 
 wrk prints its latency distribution with units (``812.00us``, ``1.20ms``,
 ``1.02s``); pgbench prints tps and, with ``-l``, one line per transaction
-whose third field is the latency in microseconds.
+whose third field is the latency in microseconds. Each script's section of
+docs/benchmarks.md is swapped in by :func:`replace_section`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "parse_pgbench",
     "parse_wrk",
     "percentile",
+    "replace_section",
 ]
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -106,3 +108,12 @@ def median_of(runs: Sequence[Figures]) -> Figures:
         sum(r.requests for r in runs),
         sum(r.failures for r in runs),
     )
+
+
+def replace_section(text: str, start: str, end: str, new: str) -> str:
+    """``text`` with the part from ``start`` to ``end`` replaced by ``new``
+    (which carries both markers), or ``new`` appended if there is none."""
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        return before + new + rest.split(end, 1)[1].removeprefix("\n")
+    return text.rstrip("\n") + "\n\n" + new

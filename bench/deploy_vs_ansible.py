@@ -53,6 +53,8 @@ from pgfortress import scram, tls
 from pgfortress.lab import LabState
 from pgfortress.secrets import SecretStore, write_file_atomically
 
+from ._figures import replace_section
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "deploy_vs_ansible.json"
 DOC = REPO / "docs" / "benchmarks.md"
@@ -741,14 +743,7 @@ proxy, whose cache outlives the lab.
 
 def write_doc(results: dict[str, Any]) -> None:
     """Replace only this script's section; read the file right before writing."""
-    text = DOC.read_text()
-    new = section(results)
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + new + rest.split(END, 1)[1].removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    DOC.write_text(text)
+    DOC.write_text(replace_section(DOC.read_text(), START, END, section(results)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,7 +60,7 @@ from pgfortress import tls
 from pgfortress.lab import LabState
 from tests.lab._api import migrate
 
-from ._figures import Figures, median_of, parse_pgbench, parse_wrk
+from ._figures import Figures, median_of, parse_pgbench, parse_wrk, replace_section
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gateway_vs_pgbench.json"
@@ -565,13 +565,7 @@ database is answered from memory: this measures per-request overhead, not I/O.
 
 def write_doc(results: dict[str, Any]) -> None:
     text = DOC.read_text() if DOC.exists() else DOC_HEAD
-    new = section(results)
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + new + rest.split(END, 1)[1].removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    DOC.write_text(text)
+    DOC.write_text(replace_section(text, START, END, section(results)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,3 +117,49 @@ def ssh_run(
         timeout=300,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class HostChecks:
+    """One run of the testinfra host checks: its exit status and output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def summary(self) -> str:
+        """pytest's closing line, such as ``40 passed in 12.3s``."""
+        lines = self.stdout.strip().splitlines()
+        return lines[-1] if lines else ""
+
+    @property
+    def output(self) -> str:
+        """The end of both streams, for a failing assertion's message."""
+        return self.stdout[-5000:] + self.stderr[-2000:]
+
+
+def run_host_checks(
+    lab: LabState,
+    hosts: Sequence[str],
+    checks: str = "tests/host",
+    inventory: str = "inventories/lab.py",
+) -> HostChecks:
+    """``checks`` over SSH against lab ``hosts``, as an operator runs them."""
+    result = subprocess.run(
+        [
+            str(BIN / "pytest"),
+            checks,
+            "--hosts=" + ",".join(f"ssh://{name}" for name in hosts),
+            f"--ssh-config={lab.ssh_config}",
+            f"--pgf-inventory={inventory}",
+            *("-p", "no:cacheprovider", "-q", "-rs"),
+        ],
+        cwd=REPO,
+        env=os.environ | {"PGFORTRESS_LAB": lab.name},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return HostChecks(result.returncode, result.stdout, result.stderr)

@@ -15,11 +15,9 @@ is enabled, and stopping it (which flushes every rule) then starting it
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +31,15 @@ from pgfortress.plan.firewall import RULES_FILE, render_nftables
 from pgfortress.plan.firewall_apply import STATE_FILE, firewall_script
 from pgfortress.spec.firewall import firewall_from_host_data
 
-from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh, ssh_run
+from .conftest import (
+    REPO,
+    DeployRun,
+    lab_name,
+    run_deploy,
+    run_host_checks,
+    ssh,
+    ssh_run,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -220,28 +226,14 @@ def test_the_rules_survive_a_service_restart_and_a_boot_time_load(
 
 
 def test_host_checks_pass_through_testinfra(deployed: FirewallLab) -> None:
-    hosts = ",".join(f"ssh://{name}" for name in sorted(deployed.lab.hosts))
-    result = subprocess.run(
-        [
-            str(BIN / "pytest"),
-            "tests/host/test_firewall.py",
-            f"--hosts={hosts}",
-            f"--ssh-config={deployed.lab.ssh_config}",
-            f"--pgf-inventory={deployed.inventory()}",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        cwd=REPO,
-        env=os.environ | {"PGFORTRESS_LAB": deployed.lab.name},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    checks = run_host_checks(
+        deployed.lab,
+        sorted(deployed.lab.hosts),
+        "tests/host/test_firewall.py",
+        str(deployed.inventory()),
     )
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout else ""
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert summary.startswith("12 passed"), summary
+    assert checks.returncode == 0, checks.output
+    assert checks.summary.startswith("12 passed"), checks.summary
 
 
 def _snapshot(lab: LabState, host: str) -> str:

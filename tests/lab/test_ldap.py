@@ -8,7 +8,6 @@ second run changes nothing. Then people connect from the control machine.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,14 @@ from pgfortress import tls
 from pgfortress.lab import LabState
 from pgfortress.plan.ldap import parse_ldif
 
-from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh, ssh_run
+from .conftest import (
+    DeployRun,
+    lab_name,
+    run_deploy,
+    run_host_checks,
+    ssh,
+    ssh_run,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -129,29 +135,10 @@ def test_second_run_changes_nothing(deployed: Deployed, deploy: str) -> None:
 
 
 def test_ldap_host_checks_pass_through_testinfra(deployed: Deployed) -> None:
-    result = subprocess.run(
-        [
-            str(BIN / "pytest"),
-            "tests/host/test_ldap.py",
-            "--hosts=ssh://db1",
-            f"--ssh-config={deployed.lab.ssh_config}",
-            "--pgf-inventory=inventories/lab.py",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-rs",
-        ],
-        cwd=REPO,
-        env=os.environ | {"PGFORTRESS_LAB": deployed.lab.name},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    summary = result.stdout.strip().splitlines()[-1]
-    assert summary.startswith("1 passed"), result.stdout[-3000:]
-    assert "skipped" not in summary
+    checks = run_host_checks(deployed.lab, ["db1"], "tests/host/test_ldap.py")
+    assert checks.returncode == 0, checks.output
+    assert checks.summary.startswith("1 passed"), checks.output
+    assert "skipped" not in checks.summary
 
 
 def test_no_password_hash_or_key_in_deploy_output(deployed: Deployed) -> None:

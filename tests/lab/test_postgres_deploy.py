@@ -22,7 +22,15 @@ from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
 
-from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh, ssh_run
+from .conftest import (
+    REPO,
+    DeployRun,
+    lab_name,
+    run_deploy,
+    run_host_checks,
+    ssh,
+    ssh_run,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -78,29 +86,11 @@ def test_second_run_changes_nothing(deployed: Deployed) -> None:
 
 
 def test_host_checks_pass_through_testinfra(deployed: Deployed) -> None:
-    result = subprocess.run(
-        [
-            str(BIN / "pytest"),
-            "tests/host",
-            "--hosts=ssh://db1",
-            f"--ssh-config={deployed.lab.ssh_config}",
-            "--pgf-inventory=inventories/lab.py",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        cwd=REPO,
-        env=os.environ | {"PGFORTRESS_LAB": deployed.lab.name},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout else ""
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
-    assert " passed" in summary
-    assert "skipped" not in summary
-    assert "failed" not in summary
+    checks = run_host_checks(deployed.lab, ["db1"])
+    assert checks.returncode == 0, checks.output
+    assert " passed" in checks.summary
+    assert "skipped" not in checks.summary
+    assert "failed" not in checks.summary
 
 
 def psql_from_control(
