@@ -38,10 +38,12 @@ from pyinfra.operations import apt, files, server, systemd
 from pgfortress import tls
 from pgfortress.errors import PgFortressError, SpecError
 from pgfortress.plan.gateway import (
+    WHEEL_LISTING,
     GatewayLayout,
     address_filter,
     render_gateway_config,
     render_gateway_unit,
+    wheels_to_upload,
 )
 from pgfortress.secrets import Secret, SecretStore
 from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
@@ -191,6 +193,14 @@ def _install(wheels: list[Path]) -> bool:
         ensure_home=False,
     )
     files.directory(name="Wheelhouse directory", path=LAYOUT.wheels, mode="755")
+    # One fact for the whole wheelhouse (digest and mode of every wheel), then
+    # an upload only for what differs: a file operation per wheel would read
+    # three facts each, twice, on every run.
+    listing = host.get_fact(
+        Command, command=f"cd {LAYOUT.wheels} 2>/dev/null && {WHEEL_LISTING} || true"
+    )
+    local = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels}
+    stale = set(wheels_to_upload(local, listing or ""))
     uploaded = [
         files.put(
             name=f"Wheel {wheel.name}",
@@ -199,6 +209,7 @@ def _install(wheels: list[Path]) -> bool:
             mode="644",
         )
         for wheel in wheels
+        if wheel.name in stale
     ]
     changed = any(op.changed for op in uploaded)
     probe = f"test -x {LAYOUT.venv}/bin/pgfortress-gateway && echo yes || echo no"

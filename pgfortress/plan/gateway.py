@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -11,11 +12,13 @@ from ..spec.gateway import GatewayHostSpec
 from ._templates import render
 
 __all__ = [
+    "WHEEL_LISTING",
     "GatewayLayout",
     "address_filter",
     "render_gateway_config",
     "render_gateway_unit",
     "storage_uri",
+    "wheels_to_upload",
 ]
 
 
@@ -154,4 +157,24 @@ def render_gateway_unit(spec: GatewayHostSpec, layout: GatewayLayout) -> str:
         venv=layout.venv,
         config=layout.config,
         allowed_networks=spec.allowed_networks,
+    )
+
+
+# Run in the wheelhouse on the host: one line per wheel, "<sha256> <mode> <name>".
+WHEEL_LISTING = (
+    'for wheel in *.whl; do [ -f "$wheel" ] || continue; '
+    'printf \'%s %s %s\\n\' "$(sha256sum < "$wheel" | cut -d " " -f 1)" '
+    '"$(stat -c %a "$wheel")" "$wheel"; done'
+)
+
+
+def wheels_to_upload(local: Mapping[str, str], listing: str) -> list[str]:
+    """The wheels (name → sha256 here) the host lacks or holds with other
+    content or a mode other than 644, from :data:`WHEEL_LISTING`'s output."""
+    present = {}
+    for line in listing.splitlines():
+        digest, mode, name = [*line.split(" ", 2), "", ""][:3]
+        present[name] = (digest, mode)
+    return sorted(
+        name for name, digest in local.items() if present.get(name) != (digest, "644")
     )

@@ -17,6 +17,7 @@ from pgfortress.plan.gateway import (
     address_filter,
     render_gateway_config,
     render_gateway_unit,
+    wheels_to_upload,
 )
 from pgfortress.secrets import Secret
 from pgfortress.spec.gateway import gateway_from_host_data
@@ -304,3 +305,10 @@ def test_bad_jwt_sources_are_refused(
         gateway_from_host_data("gw1", BASE | {"gateway_jwt": resolved})
     assert fragment in str(caught.value)
     assert "PRIVATE KEY-----" not in str(caught.value)  # no key material echoed
+
+
+def test_only_wheels_the_host_lacks_or_holds_otherwise_are_uploaded() -> None:
+    local = {"a.whl": "aa", "b.whl": "bb", "c.whl": "cc", "d.whl": "dd"}
+    listing = "aa 644 a.whl\nbX 644 b.whl\ncc 600 c.whl\nzz 644 old.whl\n"
+    assert wheels_to_upload(local, listing) == ["b.whl", "c.whl", "d.whl"]
+    assert wheels_to_upload(local, "") == sorted(local)
