@@ -100,7 +100,7 @@ def firewall_spec() -> tuple[FirewallHostSpec, FirewallState]:
             )
         problem = lockout_problem(spec, state.peer, state.ssh_port)
         if problem is not None:
-            raise SpecError(f"host {host.name}: firewall_admin_networks: {problem}")
+            raise SpecError(f"host {host.name}: {problem}")
     except PgFortressError as error:
         raise DeployError(str(error)) from error
     for warning in firewall_warnings(spec, data):

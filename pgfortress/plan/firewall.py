@@ -110,7 +110,8 @@ def render_nftables(spec: FirewallHostSpec) -> str:
 
 
 def lockout_problem(spec: FirewallHostSpec, peer: str, port: int) -> str | None:
-    """Why the policy would shut out the deploy's own SSH connection, if it would.
+    """Why the policy would shut out the deploy's own SSH connection, if it would,
+    starting with the key to change.
 
     ``peer`` is the address the host sees the deploy connect from and
     ``port`` the sshd port it connects to (both from ``SSH_CONNECTION``).
@@ -118,12 +119,16 @@ def lockout_problem(spec: FirewallHostSpec, peer: str, port: int) -> str | None:
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:
-        return f"cannot tell the deploy's address from {peer!r}; nothing was changed"
+        return (
+            f"firewall_admin_networks: cannot tell the deploy's address from "
+            f"{peer!r}; nothing was changed"
+        )
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     if port != spec.ssh_port:
         return (
-            f"the deploy reaches sshd on port {port}, but firewall_ssh_port is "
+            f"firewall_ssh_port: the deploy reaches sshd on port {port}, but "
+            f"firewall_ssh_port is "
             f"{spec.ssh_port}: the firewall would close the deploy's own way in; "
             f"set firewall_ssh_port: {port}"
         )
@@ -131,7 +136,8 @@ def lockout_problem(spec: FirewallHostSpec, peer: str, port: int) -> str | None:
         single = f"{address}/{address.max_prefixlen}"
         named = ", ".join(str(n) for n in spec.admin_networks)
         return (
-            f"the deploy connects from {address}, which firewall_admin_networks "
+            f"firewall_admin_networks: the deploy connects from {address}, which "
+            "firewall_admin_networks "
             f"({named}) does not include: the firewall would lock the deploy out of "
             f"SSH; add {single} (or its network) to firewall_admin_networks, or run "
             "the deploy from an admin network"
