@@ -70,7 +70,9 @@ workers = 2
     return path
 
 
-def test_a_worker_that_cannot_start_stops_the_gateway(config_file: Path) -> None:
+def run_until_it_stops(config_file: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start the gateway in a session of its own and wait (at most a minute)
+    for it to exit; whatever is left of it is killed."""
     gateway = subprocess.Popen(
         [sys.executable, "-m", "pgfortress_gateway", "--config", str(config_file)],
         stdout=subprocess.PIPE,
@@ -83,6 +85,11 @@ def test_a_worker_that_cannot_start_stops_the_gateway(config_file: Path) -> None
     finally:
         if gateway.poll() is None:
             os.killpg(gateway.pid, signal.SIGKILL)
+    return gateway, output
+
+
+def test_a_worker_that_cannot_start_stops_the_gateway(config_file: Path) -> None:
+    gateway, output = run_until_it_stops(config_file)
     expected = 3 if importlib.util.find_spec("redis") else 2
     assert gateway.returncode == expected, output
     assert "started 2 workers" in output
@@ -95,18 +102,7 @@ def test_workers_without_redis_count_in_shared_memory(config_file: Path) -> None
     text = config_file.read_text()
     start = text.index("[limits]")
     config_file.write_text(text[:start] + text[text.index("[server]") :])
-    gateway = subprocess.Popen(
-        [sys.executable, "-m", "pgfortress_gateway", "--config", str(config_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = gateway.communicate(timeout=60)
-    finally:
-        if gateway.poll() is None:
-            os.killpg(gateway.pid, signal.SIGKILL)
+    gateway, output = run_until_it_stops(config_file)
     # The workers got as far as the database, which does not answer.
     assert gateway.returncode == 3, output
     # The first worker to fail stops the other, perhaps before it said so.
