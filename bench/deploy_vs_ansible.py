@@ -54,6 +54,7 @@ from pgfortress.lab import LabState
 from pgfortress.secrets import SecretStore, write_file_atomically
 
 from ._figures import replace_section
+from ._lab import BenchError, ssh
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "deploy_vs_ansible.json"
@@ -73,10 +74,6 @@ PROBE_ROLE = "pgfortress_probe"
 SPEC_LOGIN_ROLES = ["app_migrator", "app_rw", "app_ro", "reporting", "authenticator"]
 TARGET_FRESH = 1.0
 TARGET_NOOP = 0.3
-
-
-class BenchError(RuntimeError):
-    """A step of the benchmark failed; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -408,20 +405,6 @@ FILES = (
     "/usr/local/share/ca-certificates/pgfortress-ca.crt",
     "/var/run/postgresql/.s.PGSQL.5432",
 )
-
-
-def ssh(state: LabState, host: str, command: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        ["ssh", "-F", str(state.ssh_config), host, "--", command],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{host}: {command}: {result.stderr.strip()[-2000:]}")
-    return result.stdout
 
 
 def host_state(state: LabState, host: str) -> dict[str, list[str]]:

@@ -61,6 +61,7 @@ from pgfortress.lab import LabState
 from tests.lab._api import migrate
 
 from ._figures import Figures, median_of, parse_pgbench, parse_wrk, replace_section
+from ._lab import BenchError, ssh
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gateway_vs_pgbench.json"
@@ -103,10 +104,6 @@ SUBJECTS_PER_THREAD = 256
 CLAIMS = '{"role":"web_user","sub":"bench"}'
 
 
-class BenchError(RuntimeError):
-    """A step of the benchmark failed; the message says which."""
-
-
 @dataclass(frozen=True)
 class GatewaySample:
     """CPU time and memory of the gateway process at one instant on gw1."""
@@ -122,21 +119,6 @@ class GatewayRun:
     figures: Figures
     cpu_cores: float
     rss_mib: float
-
-
-def ssh(state: LabState, host: str, command: str, stdin: str | None = None) -> str:
-    """Run a shell command on a lab host; secrets travel on stdin only."""
-    result = subprocess.run(
-        ["ssh", "-F", str(state.ssh_config), host, "--", command],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{host}: {command}: {result.stderr.strip()[-2000:]}")
-    return result.stdout
 
 
 def deploy(state: LabState, script: str, *extra: str) -> None:
