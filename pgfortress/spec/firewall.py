@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import SpecError
+from .networks import Network, parse_network
 
 __all__ = [
     "AllowRule",
@@ -45,32 +46,8 @@ __all__ = [
     "parse_network",
 ]
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _DOC = "see docs/reference/firewall.md"
-
-
-def parse_network(text: object, field: str) -> Network:
-    """A network in CIDR form (an address alone is one host); errors name ``field``."""
-    if not isinstance(text, str):
-        raise ValueError(
-            f"{field}: {text!r} is not text; write a network such as 10.0.0.0/24"
-        )
-    try:
-        return ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        pass
-    try:
-        loose = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError(
-            f"{field}: {text!r} is not an IPv4 or IPv6 network; write it in CIDR form "
-            "such as 10.0.0.0/24, 192.0.2.7/32 or 2001:db8::/64"
-        ) from None
-    raise ValueError(
-        f"{field}: {text!r} has host bits set; did you mean {loose.with_prefixlen}? "
-        "(use /32 or /128 for a single address)"
-    )
 
 
 def _networks(values: object, field: str) -> list[Network]:

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .hba_ldap import ldap_options_problem, option_value_problem
+from .networks import parse_network
 
 __all__ = ["HBA_KEYWORDS", "NAME_PATTERN", "HbaRule"]
 
@@ -63,61 +64,6 @@ def _check_names(names: list[str], field: str) -> list[str]:
     return names
 
 
-def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    _check_family(text)
-    try:
-        network = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        pass
-    else:
-        _check_mapped(text, network)
-        return network
-    try:
-        loose = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError(
-            f"address: {text!r} is not an IPv4 or IPv6 network; write it in CIDR "
-            "form such as 10.0.0.0/24, 192.0.2.7/32 or 2001:db8::/64"
-        ) from None
-    raise ValueError(
-        f"address: {text!r} has host bits set; did you mean {loose.with_prefixlen}? "
-        "(use /32 or /128 for a single address)"
-    )
-
-
-def _check_family(text: str) -> None:
-    """Refuse an IPv4 address with an IPv6-sized prefix, such as 10.0.0.0/64."""
-    address, slash, prefix = text.partition("/")
-    if ":" in address or not slash or not prefix.isdigit() or int(prefix) <= 32:
-        return
-    try:
-        ipaddress.IPv4Address(address)
-    except ValueError:
-        return
-    raise ValueError(
-        f"address: {text!r} puts an IPv6 prefix length (/{prefix}) on the IPv4 "
-        f"address {address}; an IPv4 network takes /0 to /32 (such as "
-        f"{address}/32), an IPv6 one is written with colons (2001:db8::/64)"
-    )
-
-
-def _check_mapped(
-    text: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network
-) -> None:
-    """Refuse an IPv4 network written in IPv6's IPv4-mapped form (::ffff:a.b.c.d)."""
-    if not isinstance(network, ipaddress.IPv6Network) or network.prefixlen < 96:
-        return
-    mapped = network.network_address.ipv4_mapped
-    if mapped is None:
-        return
-    v4 = ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
-    raise ValueError(
-        f"address: {text!r} is the IPv4 network {v4} written as IPv6 "
-        "(IPv4-mapped); PostgreSQL matches IPv4 clients only against IPv4 rules, "
-        f"so this rule would never match: write {v4}"
-    )
-
-
 class HbaRule(BaseModel):
     """One line of pg_hba.conf, in the order written."""
 
@@ -157,7 +103,7 @@ class HbaRule(BaseModel):
             raise ValueError(
                 f"address: a {self.type} rule needs a network such as 10.0.0.0/24"
             )
-        _parse_network(self.address)
+        parse_network(self.address, "address")
 
     def _check_method(self) -> None:
         method = self.method
@@ -219,4 +165,4 @@ class HbaRule(BaseModel):
 
     @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-        return None if self.address is None else _parse_network(self.address)
+        return None if self.address is None else parse_network(self.address, "address")

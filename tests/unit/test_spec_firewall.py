@@ -180,6 +180,18 @@ def test_extra_ports_and_settings() -> None:
             {"ldap_listen": "192.0.2.40"},
             "firewall_ldap_networks: is required on a directory host",
         ),
+        # The same network checks as pg_hba rules (pgfortress/spec/networks.py).
+        (
+            {"ldap_listen": "192.0.2.4", "firewall_ldap_networks": ["10.0.0.1/64"]},
+            "firewall_ldap_networks[0]: '10.0.0.1/64' puts an IPv6 prefix length",
+        ),
+        (
+            {
+                "ldap_listen": "192.0.2.4",
+                "firewall_ldap_networks": ["::ffff:10.0.0.0/120"],
+            },
+            "is the IPv4 network 10.0.0.0/24 written as IPv6",
+        ),
         (
             {"ldap_listen": "192.0.2.40", "firewall_ldap_networks": ["192.0.2.9/24"]},
             "firewall_ldap_networks[0]: '192.0.2.9/24' has host bits set",
