@@ -73,6 +73,10 @@ def render_acng_conf(
         "ForceManaged: 1",
         "PassThroughPattern: ^$",
         "ForwardBtsSoap: 0",
+        # A mirror that stops answering is dropped after 20 s and asked again
+        # (up to five times), so a stall upstream never holds apt for long.
+        "NetworkTimeout: 20",
+        "DlMaxRetries: 5",
     ]
     for index, uri in enumerate(mirrors):
         parts = urlsplit(uri)

@@ -69,10 +69,18 @@ def render_sshd_dropin() -> str:
 
 
 def render_apt_proxy(proxy_url: str) -> str:
-    """apt configuration sending every download through the lab's proxy."""
+    """apt configuration sending every download through the lab's proxy.
+
+    A download that stalls (the mirror behind the proxy stopped sending) is
+    given up after 30 s and tried again, so one slow mirror costs a deploy
+    seconds rather than holding it until the caller's timeout.
+    """
     return (
         "// Written by pgfortress lab: hosts reach the mirror only via the proxy.\n"
         f'Acquire::http::Proxy "{proxy_url}";\n'
+        "// A stalled download is abandoned and tried again, not waited on.\n"
+        'Acquire::http::Timeout "30";\n'
+        'Acquire::Retries "5";\n'
     )
 
 

@@ -41,6 +41,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+# A whole site deploy on a fresh lab takes two to four minutes on this machine.
+DEPLOY_TIMEOUT = 900
+
+
 @dataclass(frozen=True)
 class DeployRun:
     """One ``pyinfra`` invocation: its output and the operations that changed."""
@@ -86,17 +90,35 @@ def run_deploy(
 ) -> DeployRun:
     """Run pyinfra exactly as a user would, against this lab's inventory."""
     env = os.environ | {"PGFORTRESS_LAB": lab.name, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        [str(BIN / "pyinfra"), "-y", *extra, inventory, deploy],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    argv = [str(BIN / "pyinfra"), "-y", *extra, inventory, deploy]
+    try:
+        result = subprocess.run(
+            argv,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=DEPLOY_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as stuck:
+        # Keep what pyinfra printed: the last operation it started is where
+        # it hung, and the failing test's message shows the tail.
+        printed = _text(stuck.stdout) + _text(stuck.stderr)
+        return DeployRun(
+            -1,
+            ANSI.sub("", printed)
+            + f"\n[test harness] pyinfra did not finish within {DEPLOY_TIMEOUT} s"
+            " and was killed",
+        )
     output = ANSI.sub("", result.stdout + result.stderr)
     return DeployRun(result.returncode, output)
+
+
+def _text(captured: str | bytes | None) -> str:
+    if isinstance(captured, bytes):
+        return captured.decode("utf-8", "replace")
+    return captured or ""
 
 
 def ssh(lab: LabState, host: str, command: str, stdin: str | None = None) -> str:

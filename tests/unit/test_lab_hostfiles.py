@@ -54,6 +54,8 @@ def test_sshd_dropin_allows_only_keys_for_root() -> None:
 def test_apt_proxy_conf() -> None:
     text = hostfiles.render_apt_proxy("http://10.213.7.1:3142")
     assert 'Acquire::http::Proxy "http://10.213.7.1:3142";' in text
+    assert 'Acquire::http::Timeout "30";' in text
+    assert 'Acquire::Retries "5";' in text
 
 
 def test_known_hosts_pins_key_under_name_and_both_addresses() -> None:
@@ -117,3 +119,5 @@ def test_acng_conf_binds_to_the_bridge_and_serves_only_the_mirrors() -> None:
         "mirror.example/debian-security ; http://mirror.example/debian-security/"
     )
     assert "Remap-pgf2" not in conf
+    assert conf["NetworkTimeout"] == "20"
+    assert conf["DlMaxRetries"] == "5"
