@@ -12,13 +12,15 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pgfortress.errors import LabError
 
 from . import health, lifecycle, state
 from .names import DEFAULT_HOSTS
+from .platforms import DEFAULT_PLATFORM, PLATFORMS
 
-__all__ = ["add_lab_commands", "main"]
+__all__ = ["add_lab_commands", "main", "parse_images"]
 
 
 def add_lab_commands(
@@ -26,7 +28,8 @@ def add_lab_commands(
 ) -> None:
     """Register ``lab`` and its sub-commands."""
     lab = subparsers.add_parser(
-        "lab", help="disposable Debian 12 hosts for trying and testing pgfortress"
+        "lab",
+        help="disposable Debian 12 or 13 hosts for trying and testing pgfortress",
     )
     commands = lab.add_subparsers(dest="lab_command", required=True)
 
@@ -36,6 +39,20 @@ def add_lab_commands(
         "--hosts",
         default=",".join(DEFAULT_HOSTS),
         help="comma-separated host names (default: %(default)s)",
+    )
+    up.add_argument(
+        "--platform",
+        default=DEFAULT_PLATFORM,
+        choices=sorted(PLATFORMS),
+        help="the Debian release every host runs (default: %(default)s)",
+    )
+    up.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="HOST=TARBALL",
+        help="boot HOST from this root filesystem tarball instead of a fresh one "
+        "(repeatable)",
     )
     up.set_defaults(handler=_up)
 
@@ -57,8 +74,26 @@ def _name_option(parser: argparse.ArgumentParser) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     hosts = [host.strip() for host in args.hosts.split(",") if host.strip()]
-    lifecycle.up(args.name, hosts)
+    lifecycle.up(
+        args.name, hosts, platform=args.platform, images=parse_images(args.image)
+    )
     return 0
+
+
+def parse_images(options: Sequence[str]) -> dict[str, Path]:
+    """``--image HOST=TARBALL`` options as a mapping; LabError naming the fix."""
+    images: dict[str, Path] = {}
+    for option in options:
+        host, sep, path = option.partition("=")
+        if not sep or not host.strip() or not path.strip():
+            raise LabError(
+                f"--image {option!r}: write it as HOST=TARBALL, e.g. "
+                "--image db1=/var/tmp/db-debian12.tar.zst"
+            )
+        if host.strip() in images:
+            raise LabError(f"--image names {host.strip()} twice: give one per host")
+        images[host.strip()] = Path(path.strip())
+    return images
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -70,7 +105,11 @@ def _status(args: argparse.Namespace) -> int:
     current = health.status(args.name)
     lab = current.state
     proxy = "running" if current.proxy_running else "NOT running"
-    print(f"lab {lab.name} ({current.phase}): {lab.subnet} {lab.subnet6}")
+    print(
+        f"lab {lab.name} ({current.phase}, {lab.platform}): {lab.subnet} {lab.subnet6}"
+    )
+    for host_name, image in lab.images.items():
+        print(f"  {host_name} booted from image {image}")
     print(f"  apt proxy {lab.apt_proxy}: {proxy}")
     print(f"  {'host':<16}{'address':<16}{'nspawn':<10}ssh")
     for host in current.hosts:

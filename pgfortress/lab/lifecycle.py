@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +27,7 @@ from .health import remnants
 from .hostroot import HostFiles, prepare_root
 from .names import DEFAULT_HOSTS, check_host_names, check_lab_name
 from .paths import LabLayout, cache_root, lab_dir, labs_root
+from .platforms import DEFAULT_PLATFORM, Platform, platform_named
 from .progress import Progress
 from .state import LabHost, LabState, find_state, list_labs, plan_state, write_state
 
@@ -40,10 +41,22 @@ T = TypeVar("T")
 
 
 def up(
-    name: str, hosts: Sequence[str] = DEFAULT_HOSTS, progress: Progress | None = None
+    name: str,
+    hosts: Sequence[str] = DEFAULT_HOSTS,
+    progress: Progress | None = None,
+    *,
+    platform: str = DEFAULT_PLATFORM,
+    images: Mapping[str, Path] | None = None,
 ) -> LabState:
-    """Bring lab ``name`` up with ``hosts`` and return its state."""
+    """Bring lab ``name`` up with ``hosts`` and return its state.
+
+    Every host runs ``platform`` (a name in ``pgfortress.lab.platforms``);
+    a host named in ``images`` boots from that root filesystem tarball
+    instead of the platform's fresh one, and gets the same per-host files.
+    """
     name, wanted = check_lab_name(name), check_host_names(hosts)
+    chosen = platform_named(platform)
+    booted_from = _check_images(images or {}, wanted)
     progress = progress or Progress()
     require_tools()
     with _lab_lock(name, progress):
@@ -51,20 +64,51 @@ def up(
         if found is not None and found[0] == "ready":
             state = found[1]
             problems = health_problems(state)
-            if not problems and tuple(state.hosts) == wanted:
+            same = (tuple(state.hosts), state.platform, state.images) == (
+                wanted,
+                chosen.name,
+                booted_from,
+            )
+            if not problems and same:
                 progress.say(f"lab {name} is already up and healthy; nothing changed")
                 return state
             if not problems:
                 raise LabError(
-                    f"lab {name} is up with hosts {','.join(state.hosts)}, not "
-                    f"{','.join(wanted)}: run `pgfortress lab down --name {name}` "
-                    "first"
+                    f"lab {name} is up with hosts {','.join(state.hosts)} on "
+                    f"{state.platform}{_images_text(state.images)}, not "
+                    f"{','.join(wanted)} on {chosen.name}"
+                    f"{_images_text(booted_from)}: run `pgfortress lab down "
+                    f"--name {name}` first"
                 )
             progress.say(f"lab {name} is unhealthy: {'; '.join(problems)}")
         if lab_dir(name).exists():
             with progress.step(f"cleaning up what an earlier run of {name} left"):
                 _teardown(name, found[1] if found else None, progress)
-        return _build(name, wanted, progress)
+        return _build(name, wanted, chosen, booted_from, progress)
+
+
+def _check_images(images: Mapping[str, Path], hosts: tuple[str, ...]) -> dict[str, str]:
+    """Image tarballs by host, as absolute paths; LabError naming the fix."""
+    checked = {}
+    for host, path in images.items():
+        if host not in hosts:
+            raise LabError(
+                f"image given for {host}, which is not one of the lab's hosts "
+                f"({','.join(hosts)}): name the host in --hosts or drop --image"
+            )
+        if not Path(path).is_file():
+            raise LabError(
+                f"image for {host}: {path} is not a file: give the root "
+                "filesystem tarball (.tar.zst) that `pgfortress image build` wrote"
+            )
+        checked[host] = str(Path(path).resolve())
+    return checked
+
+
+def _images_text(images: Mapping[str, str]) -> str:
+    if not images:
+        return ""
+    return " (images: " + ", ".join(f"{h}={p}" for h, p in images.items()) + ")"
 
 
 def down(name: str, progress: Progress | None = None) -> None:
@@ -81,17 +125,28 @@ def down(name: str, progress: Progress | None = None) -> None:
             _teardown(name, found[1] if found else None, progress)
 
 
-def _build(name: str, hosts: tuple[str, ...], progress: Progress) -> LabState:
-    entries = sources.debian_sources(sources.read_machine_sources(), rootfs.SUITE)
-    mirror = sources.archive_mirror(entries, rootfs.SUITE)
-    tarball = rootfs.ensure_tarball(cache_root(), mirror, progress)
-    state = _claim(name, hosts)
+def _build(
+    name: str,
+    hosts: tuple[str, ...],
+    platform: Platform,
+    images: dict[str, str],
+    progress: Progress,
+) -> LabState:
+    entries = sources.sources_for_suite(sources.read_machine_sources(), platform.suite)
+    mirror = sources.archive_mirror(entries, platform.suite)
+    roots = {host: Path(path) for host, path in images.items()}
+    if len(roots) < len(hosts):
+        fresh = rootfs.ensure_tarball(cache_root(), mirror, platform, progress)
+        roots = {host: roots.get(host, fresh) for host in hosts}
+    state = _claim(name, hosts, platform.name, images)
     progress.say(
-        f"lab {name}: {state.subnet} and {state.subnet6} on bridge {state.bridge}, "
-        f"hosts {', '.join(f'{h.name}={h.address}' for h in state.hosts.values())}"
+        f"lab {name} ({platform.name}): {state.subnet} and {state.subnet6} on bridge "
+        f"{state.bridge}, hosts "
+        f"{', '.join(f'{h.name}={h.address}' for h in state.hosts.values())}"
+        f"{_images_text(images)}"
     )
     try:
-        _bring_up(state, entries, tarball, progress)
+        _bring_up(state, entries, roots, progress)
     except BaseException:
         progress.say(f"bringing lab {name} up failed; removing what was made")
         try:
@@ -104,7 +159,9 @@ def _build(name: str, hosts: tuple[str, ...], progress: Progress) -> LabState:
     return state
 
 
-def _claim(name: str, hosts: tuple[str, ...]) -> LabState:
+def _claim(
+    name: str, hosts: tuple[str, ...], platform: str, images: dict[str, str]
+) -> LabState:
     """Choose the lab's network and record it before anything is created.
 
     Runs under a lock shared by all labs, so two concurrent ``up`` calls never
@@ -118,7 +175,7 @@ def _claim(name: str, hosts: tuple[str, ...]) -> LabState:
         layout = LabLayout(lab_dir(name))
         layout.dir.mkdir(mode=0o700)
         layout.dir.chmod(0o700)
-        state = plan_state(name, hosts, allocation, layout)
+        state = plan_state(name, hosts, allocation, layout, platform, images)
         write_state(state, "building")
     return state
 
@@ -126,7 +183,7 @@ def _claim(name: str, hosts: tuple[str, ...]) -> LabState:
 def _bring_up(
     state: LabState,
     entries: list[sources.AptSource],
-    tarball: Path,
+    roots: Mapping[str, Path],
     progress: Progress,
 ) -> None:
     layout = LabLayout(state.dir)
@@ -150,7 +207,7 @@ def _bring_up(
     )
 
     def make_root(host: LabHost) -> str:
-        rootfs.extract(tarball, layout.host_root(host.name))
+        rootfs.extract(roots[host.name], layout.host_root(host.name))
         return prepare_root(layout.host_root(host.name), host.name, shared)
 
     with progress.step(f"unpacking and configuring {len(hosts)} host roots"):

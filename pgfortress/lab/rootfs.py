@@ -1,9 +1,10 @@
-"""The Debian 12 root filesystem every lab host starts from.
+"""The root filesystem every lab host of a platform starts from.
 
-It is built once with debootstrap, packed as a zstd tarball in the cache and
-reused by every lab: each host gets a fresh copy unpacked from it. The
-tarball's name carries a hash of the suite and package list, so changing
-either builds a new one instead of reusing a stale one.
+It is built once per platform with debootstrap, packed as a zstd tarball in
+the cache and reused by every lab: each host gets a fresh copy unpacked from
+it. The tarball's name carries the platform and a hash of the suite and
+package list, so changing either builds a new one instead of reusing a stale
+one.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from pgfortress._logging import logger
 from pgfortress.errors import LabError
 
 from ._system import remove_tree, run
+from .platforms import Platform
 from .progress import Progress
 
 __all__ = [
     "PACKAGES",
-    "SUITE",
     "cache_key",
     "ensure_tarball",
     "extract",
     "tarball_path",
 ]
-
-SUITE = "bookworm"
 
 # What a host needs to boot, take SSH logins and be driven by pyinfra.
 PACKAGES = (
@@ -58,13 +57,16 @@ def cache_key(suite: str, packages: tuple[str, ...]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def tarball_path(cache: Path, key: str) -> Path:
-    return cache / "rootfs" / f"debian12-{key}.tar.zst"
+def tarball_path(cache: Path, platform: str, key: str) -> Path:
+    return cache / "rootfs" / f"{platform}-{key}.tar.zst"
 
 
-def ensure_tarball(cache: Path, mirror: str, progress: Progress) -> Path:
-    """Path of the rootfs tarball, building it first if the cache lacks it."""
-    tarball = tarball_path(cache, cache_key(SUITE, PACKAGES))
+def ensure_tarball(
+    cache: Path, mirror: str, platform: Platform, progress: Progress
+) -> Path:
+    """Path of the platform's tarball, building it first if the cache lacks it."""
+    key = cache_key(platform.suite, PACKAGES)
+    tarball = tarball_path(cache, platform.name, key)
     tarball.parent.mkdir(parents=True, exist_ok=True)
     if tarball.exists():
         progress.say(f"root filesystem: reusing {tarball}")
@@ -74,7 +76,7 @@ def ensure_tarball(cache: Path, mirror: str, progress: Progress) -> Path:
             progress.say("root filesystem: waiting for another run building it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if not tarball.exists():
-            _build(tarball, mirror, progress)
+            _build(tarball, mirror, platform.suite, progress)
     return tarball
 
 
@@ -86,13 +88,13 @@ def _locked_by_other(lock: IO[str]) -> bool:
     return False
 
 
-def _build(tarball: Path, mirror: str, progress: Progress) -> None:
+def _build(tarball: Path, mirror: str, suite: str, progress: Progress) -> None:
     target = tarball.with_name(f"build-{os.getpid()}")
     log = tarball.with_name(tarball.name.replace(".tar.zst", ".debootstrap.log"))
     remove_tree(target)
     try:
-        with progress.step(f"building root filesystem with debootstrap ({SUITE})"):
-            _debootstrap(target, mirror, log, progress)
+        with progress.step(f"building root filesystem with debootstrap ({suite})"):
+            _debootstrap(target, mirror, suite, log, progress)
         with progress.step(f"packing root filesystem into {tarball.name}"):
             scratch = tarball.with_name(f".{tarball.name}.{os.getpid()}")
             run(
@@ -106,12 +108,14 @@ def _build(tarball: Path, mirror: str, progress: Progress) -> None:
             leftover.unlink()
 
 
-def _debootstrap(target: Path, mirror: str, log: Path, progress: Progress) -> None:
+def _debootstrap(
+    target: Path, mirror: str, suite: str, log: Path, progress: Progress
+) -> None:
     argv = [
         "debootstrap",
         "--variant=minbase",
         f"--include={','.join(PACKAGES)}",
-        SUITE,
+        suite,
         str(target),
         mirror,
     ]
@@ -144,7 +148,7 @@ def _debootstrap(target: Path, mirror: str, log: Path, progress: Progress) -> No
 
 
 def extract(tarball: Path, destination: Path) -> None:
-    """Unpack a fresh copy of the root filesystem into ``destination``."""
+    """Unpack a fresh copy of a root filesystem tarball into ``destination``."""
     destination.mkdir(parents=True)
     run(
         ["tar", *_TAR_OPTIONS, "-xpf", str(tarball), "-C", str(destination)],

@@ -10,7 +10,7 @@ the hosts' ``sources.list``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +24,7 @@ __all__ = [
     "parse_one_line",
     "read_machine_sources",
     "render_sources_list",
+    "sources_for_suite",
 ]
 
 
@@ -118,6 +119,28 @@ def debian_sources(entries: Iterable[AptSource], codename: str) -> list[AptSourc
         if source not in kept:
             kept.append(source)
     return kept
+
+
+def sources_for_suite(entries: Iterable[AptSource], codename: str) -> list[AptSource]:
+    """Debian entries for ``codename``, from the machine's mirrors.
+
+    The machine's own entries for ``codename`` when it has any; otherwise the
+    entries of the first Debian release it does name, moved to ``codename``
+    (a Debian 12 machine's mirror serves Debian 13 too, under its own
+    suites), so the apt proxy's mirror list stays the machine's.
+    """
+    entries = list(entries)
+    found = debian_sources(entries, codename)
+    if found:
+        return found
+    for base in sorted({entry.suite.split("-", 1)[0] for entry in entries}):
+        mirrors = debian_sources(entries, base)
+        if any(entry.suite == base for entry in mirrors):
+            return [
+                replace(entry, suite=codename + entry.suite[len(base) :])
+                for entry in mirrors
+            ]
+    return []
 
 
 def archive_mirror(entries: Iterable[AptSource], codename: str) -> str:

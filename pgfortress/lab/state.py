@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +68,11 @@ class LabState:
     known_hosts: Path
     ssh_config: Path
     hosts: dict[str, LabHost]
+    # The Debian release every host runs (pgfortress.lab.platforms); hosts
+    # booted from an image tarball instead of the platform's fresh root
+    # filesystem, host name to tarball path.
+    platform: str = "debian12"
+    images: dict[str, str] = field(default_factory=dict)
 
     def ssh_argv(self, host: str, *command: str) -> list[str]:
         """Argument list running ``command`` on ``host`` over the lab's SSH.
@@ -80,7 +85,12 @@ class LabState:
 
 
 def plan_state(
-    name: str, hosts: Sequence[str], allocation: Allocation, layout: LabLayout
+    name: str,
+    hosts: Sequence[str],
+    allocation: Allocation,
+    layout: LabLayout,
+    platform: str = "debian12",
+    images: dict[str, str] | None = None,
 ) -> LabState:
     """The state a lab will have once up; pure, nothing is created."""
     planned = {
@@ -109,6 +119,8 @@ def plan_state(
         known_hosts=layout.known_hosts,
         ssh_config=layout.ssh_config,
         hosts=planned,
+        platform=platform,
+        images=dict(images or {}),
     )
 
 

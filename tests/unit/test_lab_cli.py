@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -39,12 +40,47 @@ def test_lab_needs_a_subcommand() -> None:
 
 
 def test_up_splits_the_host_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, Sequence[str]]] = []
+    calls: list[tuple[str, Sequence[str], str, dict[str, Path]]] = []
     monkeypatch.setattr(
-        lifecycle, "up", lambda name, hosts: calls.append((name, hosts))
+        lifecycle,
+        "up",
+        lambda name, hosts, platform, images: calls.append(
+            (name, hosts, platform, images)
+        ),
     )
     assert cli.main(["lab", "up", "--name", "x", "--hosts", "db1, gw1,"]) == 0
-    assert calls == [("x", ["db1", "gw1"])]
+    assert calls == [("x", ["db1", "gw1"], "debian12", {})]
+
+
+def test_up_takes_a_platform_and_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, dict[str, Path]]] = []
+    monkeypatch.setattr(
+        lifecycle,
+        "up",
+        lambda name, hosts, platform, images: calls.append((platform, images)),
+    )
+    argv = ["lab", "up", "--platform", "debian13", "--image", "db1=/i/db.tar.zst"]
+    assert cli.main(argv) == 0
+    assert calls == [("debian13", {"db1": Path("/i/db.tar.zst")})]
+
+
+def test_an_unknown_platform_is_refused_by_the_parser() -> None:
+    with pytest.raises(SystemExit):
+        _parse(["lab", "up", "--platform", "debian11"])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["db1"], "write it as HOST=TARBALL"),
+        (["=/x.tar.zst"], "write it as HOST=TARBALL"),
+        (["db1="], "write it as HOST=TARBALL"),
+        (["db1=/a", "db1=/b"], "names db1 twice"),
+    ],
+)
+def test_malformed_image_options_name_the_fix(options: list[str], message: str) -> None:
+    with pytest.raises(LabError, match=message):
+        cli.parse_images(options)
 
 
 def test_lab_errors_become_exit_code_1(

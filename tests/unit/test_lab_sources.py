@@ -15,6 +15,7 @@ from pgfortress.lab.sources import (
     parse_one_line,
     read_machine_sources,
     render_sources_list,
+    sources_for_suite,
 )
 
 # Names under .example never resolve; no real mirror is named in the repository.
@@ -153,6 +154,35 @@ def test_archive_mirror_is_the_plain_suite_entry() -> None:
 def test_missing_archive_entry_says_what_to_add() -> None:
     with pytest.raises(LabError, match="deb http://<mirror>/debian bookworm main"):
         archive_mirror([], "bookworm")
+
+
+def test_another_release_uses_the_machine_mirrors_under_its_own_suites() -> None:
+    entries = sources_for_suite(parse_deb822(DEB822), "trixie")
+    assert entries == [
+        AptSource("deb", e.uri, e.suite.replace("bookworm", "trixie"), ("main",))
+        for e in debian_sources(parse_deb822(DEB822), "bookworm")
+    ]
+    assert {e.suite for e in entries} == {
+        "trixie",
+        "trixie-updates",
+        "trixie-security",
+    }
+    assert archive_mirror(entries, "trixie") == MIRROR
+
+
+def test_the_machine_own_entries_for_a_release_win() -> None:
+    entries = [
+        AptSource("deb", MIRROR, "bookworm", ("main",)),
+        AptSource("deb", "http://other.example/debian", "trixie", ("main",)),
+    ]
+    assert sources_for_suite(entries, "trixie") == [entries[1]]
+    assert sources_for_suite(entries, "bookworm") == [entries[0]]
+
+
+def test_no_debian_release_at_all_gives_nothing_to_build_from() -> None:
+    assert sources_for_suite([], "trixie") == []
+    with pytest.raises(LabError, match="deb http://<mirror>/debian trixie main"):
+        archive_mirror(sources_for_suite([], "trixie"), "trixie")
 
 
 def test_rendered_sources_list() -> None:

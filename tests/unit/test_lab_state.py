@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,21 @@ def test_ssh_argv_uses_the_lab_config_and_quotes_the_command(
 def test_json_round_trip_keeps_everything(home: Path, phase: Phase) -> None:
     state = _state()
     assert from_json(to_json(state, phase)) == (phase, state)
+
+
+def test_json_round_trip_keeps_platform_and_images(home: Path) -> None:
+    layout = LabLayout(lab_dir("demo"))
+    images = {"db1": "/images/db.tar.zst"}
+    state = plan_state("demo", ("db1",), Allocation(7), layout, "debian13", images)
+    assert from_json(to_json(state, "ready")) == ("ready", state)
+    assert (state.platform, state.images) == ("debian13", images)
+
+
+def test_a_lab_json_from_before_platforms_reads_as_debian12(home: Path) -> None:
+    document = json.loads(to_json(_state(), "ready"))
+    del document["platform"], document["images"]
+    _, state = from_json(json.dumps(document))
+    assert (state.platform, state.images) == ("debian12", {})
 
 
 def test_load_returns_a_ready_lab(home: Path) -> None:
