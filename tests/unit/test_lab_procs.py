@@ -47,7 +47,9 @@ def test_pid_with_other_identity_counts_as_gone(
 
 
 def test_stop_ends_and_reaps_the_process(sleeper: procs.ProcessRecord) -> None:
-    assert procs.stop([sleeper], signal.SIGTERM, timeout=5) == []
+    # stop() returns as soon as the process is gone; the long limit only
+    # matters on a machine so busy that the exit takes seconds to show.
+    assert procs.stop([sleeper], signal.SIGTERM, timeout=30) == []
     assert not procs.is_alive(sleeper)
     with pytest.raises(ChildProcessError):
         os.waitpid(sleeper.pid, os.WNOHANG)
