@@ -39,6 +39,7 @@ def test_slot_maps_to_one_v4_and_one_v6_network(
     [
         (0, "10.213.7.10", "fd70:6766:213:7::10"),
         (3, "10.213.7.13", "fd70:6766:213:7::13"),
+        (19, "10.213.7.29", "fd70:6766:213:7::29"),
     ],
 )
 def test_host_addresses_read_alike_in_both_families(

@@ -37,12 +37,19 @@ def test_invalid_lab_names_name_the_rule(name: str) -> None:
         (["db-1"], "invalid host name"),
         (["control"], "reserved"),
         (["db1", "db1"], "repeat: db1"),
-        ([f"h{i}" for i in range(9)], "at most 8 hosts"),
+        ([f"h{i}" for i in range(21)], "at most 20 hosts"),
     ],
 )
 def test_bad_host_lists_are_refused(hosts: list[str], message: str) -> None:
     with pytest.raises(LabError, match=message):
         check_host_names(hosts)
+
+
+def test_twenty_database_hosts_are_allowed() -> None:
+    hosts = [f"db{n}" for n in range(1, 21)]
+    assert check_host_names(hosts) == tuple(hosts)
+    assert groups_of("db20") == ("db",)
+    assert veth_name(255, 19) == "pgf255h19"
 
 
 def test_good_host_list_is_kept_in_order() -> None:
