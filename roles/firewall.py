@@ -61,6 +61,7 @@ from pgfortress.spec.firewall import (
 )
 
 from .operations import _ReportingCommand, stage_config
+from .package_lists import refresh_package_lists
 
 __all__ = ["FirewallFacts", "firewall", "firewall_spec", "stage_and_apply"]
 
@@ -114,7 +115,7 @@ def firewall_spec() -> tuple[FirewallHostSpec, FirewallState]:
 def stage_and_apply(spec: FirewallHostSpec, state: FirewallState, text: str) -> None:
     """Stage ``text`` as the ruleset, then load, prove and confirm it, or roll back."""
     if "nftables" not in host.get_fact(DebPackages):
-        apt.update(name="Refresh package lists")
+        refresh_package_lists(name="Refresh package lists")
     apt.packages(name="nftables", packages=["nftables"], no_recommends=True)
     files.directory(
         name="nftables drop-in directory",

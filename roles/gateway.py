@@ -49,6 +49,7 @@ from pgfortress.secrets import Secret, SecretStore
 from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
 
 from .operations import secret_file
+from .package_lists import refresh_package_lists
 
 __all__ = ["gateway"]
 
@@ -181,7 +182,7 @@ def build_wheelhouse(python_version: str) -> list[Path]:
 
 def _install(wheels: list[Path]) -> bool:
     if "python3-venv" not in host.get_fact(DebPackages):
-        apt.update(name="Refresh package lists")
+        refresh_package_lists(name="Refresh package lists")
     apt.packages(name="Python venv support", packages=["python3-venv"])
     server.user(  # noqa: S604 - shell= is the user's login shell, not a subprocess
         name="Gateway system user",

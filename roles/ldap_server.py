@@ -58,6 +58,7 @@ from pgfortress.spec.ldap import LdapServerSpec, ldap_from_host_data
 
 from .ldap_client import directory_ca, ldap_client
 from .operations import STAGING_DIR, secret_file
+from .package_lists import refresh_package_lists
 
 __all__ = ["LdapEntries", "ldap_modify", "ldap_server"]
 
@@ -117,7 +118,7 @@ def ldap_server() -> None:
     config, people = _current(spec) if installed else (None, None)
     if not installed:
         _preseed(spec)
-        apt.update(name="Refresh package lists")
+        refresh_package_lists(name="Refresh package lists")
     apt.packages(
         name="Install slapd and ldap-utils",
         packages=["slapd", "ldap-utils"],

@@ -67,6 +67,7 @@ from pgfortress.spec.hba_policy import policy_warnings
 from .facts import InterfaceAddresses, PostgresConfigState, PostgresProbeRole
 from .ldap_client import directory_ca, ldap_client
 from .operations import apply_config, group_member, psql_secret_script, stage_config
+from .package_lists import refresh_package_lists
 
 __all__ = [
     "ConfigFile",
@@ -286,7 +287,7 @@ def _probe_password(spec: PostgresHostSpec) -> Secret | None:
 def _install(layout: PostgresLayout) -> None:
     installed = host.get_fact(DebPackages)
     if layout.package not in installed:
-        apt.update(name="Refresh package lists")
+        refresh_package_lists(name="Refresh package lists")
     apt.packages(
         name=f"Install {layout.package}",
         packages=[layout.package, "postgresql-client-common"],

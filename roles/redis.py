@@ -26,6 +26,7 @@ from pgfortress.plan._templates import render
 from pgfortress.secrets import Secret, SecretStore
 
 from .operations import secret_file
+from .package_lists import refresh_package_lists
 
 __all__ = ["redis"]
 
@@ -37,7 +38,7 @@ def redis() -> None:
     except PgFortressError as error:
         raise DeployError(str(error)) from error
     if "redis-server" not in host.get_fact(DebPackages):
-        apt.update(name="Refresh package lists")
+        refresh_package_lists(name="Refresh package lists")
     apt.packages(name="Redis server", packages=["redis-server"], no_recommends=True)
     config = Secret(
         render(

@@ -73,7 +73,9 @@ def render_apt_proxy(proxy_url: str) -> str:
 
     A download that stalls (the mirror behind the proxy stopped sending) is
     given up after 30 s and tried again, so one slow mirror costs a deploy
-    seconds rather than holding it until the caller's timeout.
+    seconds rather than holding it until the caller's timeout. Requests are
+    not pipelined: when the proxy closed a connection after the headers of
+    one of several pipelined answers, apt-get update waited for ever.
     """
     return (
         "// Written by pgfortress lab: hosts reach the mirror only via the proxy.\n"
@@ -81,6 +83,7 @@ def render_apt_proxy(proxy_url: str) -> str:
         "// A stalled download is abandoned and tried again, not waited on.\n"
         'Acquire::http::Timeout "30";\n'
         'Acquire::Retries "5";\n'
+        'Acquire::http::Pipeline-Depth "0";\n'
     )
 
 

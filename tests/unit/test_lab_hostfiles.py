@@ -56,6 +56,7 @@ def test_apt_proxy_conf() -> None:
     assert 'Acquire::http::Proxy "http://10.213.7.1:3142";' in text
     assert 'Acquire::http::Timeout "30";' in text
     assert 'Acquire::Retries "5";' in text
+    assert 'Acquire::http::Pipeline-Depth "0";' in text
 
 
 def test_known_hosts_pins_key_under_name_and_both_addresses() -> None:
