@@ -602,13 +602,19 @@ START = "<!-- gateway_vs_postgraphile: written by bench/gateway_vs_postgraphile.
 END = "<!-- /gateway_vs_postgraphile -->"
 
 
+def cpu_per_request(side: dict[str, Any]) -> float:
+    """Microseconds of the server's CPU per answered request (median run)."""
+    return float(side["cpu_cores"]) / float(side["requests_per_s"]) * 1e6
+
+
 def section(results: dict[str, Any]) -> str:
     env = results["environment"]
     rows = [
         "| request | clients | pgbench/s | gateway/s | PostGraphile/s "
         "| gateway p50/p99 ms | PostGraphile p50/p99 ms | gateway CPU, RSS "
-        "| PostGraphile CPU, RSS | gateway ÷ pgbench | gateway ÷ PostGraphile |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| PostGraphile CPU, RSS | CPU µs per request, gateway/PostGraphile "
+        "| gateway ÷ pgbench | gateway ÷ PostGraphile |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     labels = {q.key: q.label for q in QUERIES}
     for cell in results["cells"]:
@@ -625,6 +631,7 @@ def section(results: dict[str, Any]) -> str:
             f"| {pgl['p50_ms']:.1f} / {pgl['p99_ms']:.1f} "
             f"| {gw['cpu_cores']:.2f}, {gw['rss_mib']:.0f} MiB "
             f"| {pgl['cpu_cores']:.2f}, {pgl['rss_mib']:.0f} MiB "
+            f"| {cpu_per_request(gw):.0f} / {cpu_per_request(pgl):.0f} "
             f"| {cell['gateway_to_pgbench']:.2f} "
             f"| {cell['gateway_to_postgraphile']:.2f}{failures} |"
         )
@@ -661,9 +668,10 @@ the same request (at most {env["pgbench_max_clients"]} clients: db1 allows
 limits raised so that they are checked but never refuse; PostGraphile runs
 in library mode under Node's HTTPS server (`bench/gateway_vs_postgraphile.py`
 holds its options). CPU is cores used by each server's processes during the
-run; RSS at the end. Every lab host shares the machine's two cores, and wrk,
-PostgreSQL and the other server compete with the one measured: read the
-figures side by side, not as absolute capacities.
+run, and per answered request; RSS at the end. Every lab host shares the
+machine's two cores, and wrk, PostgreSQL and the other server compete with
+the one measured: read the figures side by side, not as absolute capacities.
+CPU per request is the steadiest of them on a busy machine.
 {END}
 """
 

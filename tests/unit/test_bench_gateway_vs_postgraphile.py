@@ -102,6 +102,8 @@ def test_cells_give_ratios_and_the_section_shows_every_cell() -> None:
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + len(QUERIES) * len(CONCURRENCIES)
     assert "(failed: gateway 3, PostGraphile 0)" in text
+    # 0.5 of a core for 1100 (gateway) and 500 (PostGraphile) requests/s.
+    assert "| 455 / 1000 |" in text
     at32 = next(c for c in cells if c["concurrency"] == 32)
     assert f"gateway ÷ pgbench\n{at32['gateway_to_pgbench']:.2f}" in text
     assert f"{at32['gateway_to_postgraphile']:.2f}** (issue 7's targets" in text
