@@ -19,11 +19,10 @@ from typing import Any
 from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
-from pyinfra.facts.server import LinuxDistribution
 
 from pgfortress.catalog import CatalogState, fresh_cluster
 from pgfortress.errors import PgFortressError, SpecError
-from pgfortress.plan import PostgresLayout, layout_for
+from pgfortress.plan import PostgresLayout
 from pgfortress.plan.database_roles import RolesPlan, plan_database_roles
 from pgfortress.plan.psql_script import psql_script
 from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
@@ -32,6 +31,7 @@ from pgfortress.spec.database_roles import DatabaseRolesSpec, load_database_role
 
 from .facts import PostgresCatalog
 from .operations import psql_secret_script
+from .postgres_server import host_layout
 
 __all__ = ["database_roles"]
 
@@ -67,8 +67,7 @@ def _plan() -> RolesPlan:
             "file (for example specs/example.yml) and pgfortress_secrets_dir"
         )
     spec = load_database_roles(host_spec.database_roles)
-    distro = host.get_fact(LinuxDistribution)
-    layout = layout_for(host.name, distro.get("major"), host_spec.version)
+    layout = host_layout(host_spec)
     cluster, databases = _catalog(spec, layout)
     store = SecretStore(host_spec.secrets_dir)
     passwords = _passwords(spec, store)

@@ -10,12 +10,14 @@ from pyinfra.api.facts import FactBase
 
 from pgfortress.catalog import CatalogState, catalog_query, parse_catalog
 from pgfortress.plan.apply import FileState, file_state_command, parse_file_state
+from pgfortress.plan.layout import CLUSTERS_COMMAND, installed_majors
 from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_query
 
 __all__ = [
     "ConfigFileState",
     "InterfaceAddresses",
     "PostgresCatalog",
+    "PostgresClusters",
     "PostgresConfigState",
     "PostgresProbeRole",
     "psql_command",
@@ -45,6 +47,21 @@ class InterfaceAddresses(FactBase[dict[str, list[str]]]):
             addresses = [info["local"] for info in link.get("addr_info", [])]
             result[link["ifname"]] = addresses
         return result
+
+
+class PostgresClusters(FactBase[list[int]]):
+    """The PostgreSQL majors that have a ``main`` cluster on the host; [] if none."""
+
+    def command(self) -> str:
+        return CLUSTERS_COMMAND
+
+    @staticmethod
+    def default() -> list[int]:
+        # pyinfra gives a fact that printed nothing its default.
+        return []
+
+    def process(self, output: Iterable[str]) -> list[int]:
+        return installed_majors(output)
 
 
 class ConfigFileState(FactBase[FileState]):

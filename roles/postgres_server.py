@@ -58,13 +58,20 @@ from pgfortress.errors import PgFortressError, SecretStoreError, SpecError
 from pgfortress.plan import PostgresLayout, layout_for, render_hba, render_settings
 from pgfortress.plan.apply import apply_plan
 from pgfortress.plan.hba import hba_lines, lockout_problem, uses_ldap
+from pgfortress.plan.layout import release_mismatch
 from pgfortress.plan.listen import LOOPBACK, resolve_listen
 from pgfortress.plan.probe import password_matches, probe_script
 from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
 from pgfortress.spec import PostgresHostSpec, from_host_data
 from pgfortress.spec.hba_policy import policy_warnings
+from pgfortress.spec.postgres import check_settings_for
 
-from .facts import InterfaceAddresses, PostgresConfigState, PostgresProbeRole
+from .facts import (
+    InterfaceAddresses,
+    PostgresClusters,
+    PostgresConfigState,
+    PostgresProbeRole,
+)
 from .ldap_client import directory_ca, ldap_client
 from .operations import apply_config, group_member, psql_secret_script, stage_config
 from .package_lists import refresh_package_lists
@@ -73,6 +80,7 @@ __all__ = [
     "ConfigFile",
     "ServerConfig",
     "apply_files",
+    "host_layout",
     "postgres_server",
     "server_config",
 ]
@@ -173,7 +181,7 @@ def server_config() -> ServerConfig:
         lockout = lockout_problem(hba_lines(spec.hba))
         if lockout is not None:
             raise SpecError(f"host {host.name}: postgres_hba: {lockout}")
-        layout = _layout(spec)
+        layout = host_layout(spec)
         interfaces: dict[str, list[str]] = host.get_fact(InterfaceAddresses)
         listen = resolve_listen(host.name, spec.listen, interfaces)
         dns_names, ips = _certificate_names(spec, listen)
@@ -248,13 +256,26 @@ def _running_config_is_stale(layout: PostgresLayout) -> str | None:
     return None
 
 
-def _layout(spec: PostgresHostSpec) -> PostgresLayout:
+def host_layout(spec: PostgresHostSpec) -> PostgresLayout:
+    """The layout of the major this host runs, from the inventory or its facts.
+
+    ``postgres_version`` wins; else a ``main`` cluster already on the host;
+    else the major the host's Debian release ships. ``postgres_settings`` the
+    chosen major does not have are refused here, before any change.
+    """
     distro = host.get_fact(LinuxDistribution)
     if distro.get("name") != "Debian":
-        raise DeployError(
+        raise SpecError(
             f"host {host.name}: runs {distro.get('name')}; pgfortress supports Debian"
         )
-    return layout_for(host.name, distro.get("major"), spec.version)
+    release = distro.get("major")
+    installed: list[int] = host.get_fact(PostgresClusters)
+    layout = layout_for(host.name, release, spec.version, installed)
+    check_settings_for(spec, layout.version)
+    mismatch = release_mismatch(host.name, layout, release)
+    if mismatch is not None and spec.version is None:
+        host.log(f"pgfortress: warning: {mismatch}", log_func=logger.warning)
+    return layout
 
 
 def _certificate_names(

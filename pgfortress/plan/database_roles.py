@@ -42,6 +42,7 @@ from .membership import plan_memberships, wanted_memberships
 from .role_attributes import (
     alter_attributes,
     create_roles,
+    createrole_reports,
     role_comments,
     role_settings,
     set_passwords,
@@ -142,6 +143,7 @@ def plan_database_roles(
     out.add(retire_roles(scope, cluster, states))
     out.reports += server_reports(scope, cluster, states)
     out.reports += _unknown_roles(scope, cluster)
+    out.reports += createrole_reports(scope)
     return RolesPlan(
         statements=tuple(out.statements),
         reports=tuple(dict.fromkeys(out.reports)),

@@ -22,6 +22,7 @@ __all__ = [
     "alter_attributes",
     "comment_text",
     "create_roles",
+    "createrole_reports",
     "role_comments",
     "role_settings",
     "set_passwords",
@@ -37,6 +38,8 @@ _FLAGS = (
     ("replication", "REPLICATION", "NOREPLICATION"),
     ("bypassrls", "BYPASSRLS", "NOBYPASSRLS"),
 )
+# From 16 on, CREATEROLE covers only the roles held WITH ADMIN OPTION.
+_CREATEROLE_SCOPED_SINCE = 16
 # Settings whose value is a list the server stores with identifier quoting.
 _LIST_SETTINGS = frozenset({"search_path", "temp_tablespaces"})
 _ELEMENT = re.compile(r'"((?:[^"]|"")*)"|([^,]+)')
@@ -130,6 +133,27 @@ def role_comments(scope: Scope, cluster: CatalogState) -> Outcome:
             )
             out.statements.append(statement(None, query))
     return out
+
+
+def createrole_reports(scope: Scope) -> list[str]:
+    """What CREATEROLE lets a spec role do where that is more than it looks.
+
+    Before PostgreSQL 16, CREATEROLE covers every database role that is not a
+    superuser, which includes granting the pg_ roles that read or write the
+    server's files and run programs; from 16 on only the roles it holds ADMIN
+    OPTION on (those it created among them).
+    """
+    if scope.major >= _CREATEROLE_SCOPED_SINCE:
+        return []
+    return [
+        f"roles.{name}: createrole on PostgreSQL {scope.major} lets {name} alter, "
+        "drop and grant any database role that is not a superuser, "
+        "pg_execute_server_program (programs run as the postgres OS user) "
+        "included; PostgreSQL 16 limits it to the roles it administers; set "
+        f"createrole: false on roles.{name} unless it must manage database roles"
+        for name, role in scope.spec.roles.items()
+        if role.createrole
+    ]
 
 
 def comment_text(role: RoleSpec) -> str:

@@ -20,12 +20,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from ..errors import SpecError
 from ._setting_units import unit_problem
+from ._setting_versions import version_problem
 from .hba import NAME_PATTERN, HbaRule
 from .hba_policy import (
     Shadow,
@@ -41,6 +43,7 @@ __all__ = [
     "ProbeRoleSpec",
     "SocketSpec",
     "TlsSpec",
+    "check_settings_for",
     "from_host_data",
 ]
 
@@ -231,8 +234,9 @@ class PostgresHostSpec(_Strict):
     @field_validator("settings")
     @classmethod
     def _settings(
-        cls, values: dict[str, str | int | float | bool]
+        cls, values: dict[str, str | int | float | bool], info: ValidationInfo
     ) -> dict[str, str | int | float | bool]:
+        major = info.data.get("version")
         for name, value in values.items():
             if not SETTING_NAME.match(name):
                 raise ValueError(f"{name!r} is not a PostgreSQL setting name")
@@ -242,6 +246,8 @@ class PostgresHostSpec(_Strict):
             if isinstance(value, str) and ("\n" in value or "\0" in value):
                 raise ValueError(f"{name}: the value must be a single line")
             problem = unit_problem(name, value)
+            if problem is None and major is not None:
+                problem = version_problem(name, major)
             if problem is not None:
                 raise ValueError(problem)
         return values
@@ -274,6 +280,18 @@ class PostgresHostSpec(_Strict):
                     "0700) where generated passwords are kept"
                 )
         return self
+
+
+def check_settings_for(spec: PostgresHostSpec, major: int) -> None:
+    """Refuse ``postgres_settings`` that PostgreSQL ``major`` does not have.
+
+    For hosts whose major is known only from their facts (no
+    ``postgres_version``); raises SpecError naming the host and the key.
+    """
+    for name in spec.settings:
+        problem = version_problem(name, major)
+        if problem is not None:
+            raise SpecError(f"host {spec.host}: postgres_settings: {problem}")
 
 
 def _shadow_message(rules: list[HbaRule], shadow: Shadow) -> str:

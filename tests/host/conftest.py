@@ -20,6 +20,7 @@ import pytest
 from pgfortress.audit.inventory import inventory_hosts
 from pgfortress.audit.plugin import check_control_ids, register_marker
 from pgfortress.plan import PostgresLayout, layout_for, resolve_listen
+from pgfortress.plan.layout import CLUSTERS_COMMAND, installed_majors
 from pgfortress.spec import PostgresHostSpec, from_host_data
 
 
@@ -84,7 +85,11 @@ def expected(postgres_host: Any, inventory: dict[str, dict[str, Any]]) -> Expect
     }
     spec = from_host_data(name, data)
     release = host.system_info.release or "0"
-    layout = layout_for(name, int(release.split(".")[0]), spec.version)
+    # The same choice of major as the deploy: inventory, clusters, release.
+    clusters = host.run(CLUSTERS_COMMAND).stdout.splitlines()
+    layout = layout_for(
+        name, int(release.split(".")[0]), spec.version, installed_majors(clusters)
+    )
     links = json.loads(host.check_output("ip -j addr show"))
     interfaces = {
         link["ifname"]: [a["local"] for a in link.get("addr_info", [])]

@@ -3,7 +3,8 @@
 Each login role connects over TLS from the control machine and tries what the
 spec allows (must work) and what it does not (must fail with "permission
 denied"). Tables are created by the owner AFTER the spec was applied, so
-default privileges must cover them.
+default privileges must cover them. Everything runs on Debian 12 (PostgreSQL
+15) and again on Debian 13 (PostgreSQL 17), one lab after the other.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import pytest
 from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
+from pgfortress.lab.platforms import platform_named
 
 from .conftest import REPO, DeployRun, lab_name, run_deploy, ssh
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("roles")
+LAB_NAMES = {"debian12": lab_name("roles"), "debian13": lab_name("roles13")}
 MIGRATION = """
 SET ROLE app_owner;
 CREATE TABLE app.items (id serial PRIMARY KEY, name text NOT NULL);
@@ -43,11 +45,12 @@ class RolesLab:
         return (self.lab.dir / "secrets" / "db1" / role).read_text().strip()
 
 
-@pytest.fixture(scope="module")
-def roles_lab() -> Iterator[RolesLab]:
-    state = labs.up(LAB_NAME, ["db1"])
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def roles_lab(request: pytest.FixtureRequest) -> Iterator[RolesLab]:
+    platform, name = request.param, LAB_NAMES[request.param]
+    state = labs.up(name, ["db1"], platform=platform)
     try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
+        tls.init_ca(state.dir / "ca", f"pgfortress lab {name} CA")
         runs = [run_deploy(state, "deploys/site.py") for _ in range(2)]
         for run in runs:
             assert run.returncode == 0, run.output[-4000:]
@@ -58,7 +61,7 @@ def roles_lab() -> Iterator[RolesLab]:
         runs.append(run_deploy(state, "deploys/database_roles.py"))
         yield done
     finally:
-        labs.down(LAB_NAME)
+        labs.down(name)
 
 
 def sql(
@@ -91,6 +94,18 @@ def test_first_run_creates_roles_and_second_changes_nothing(
         first.changed
     )
     assert second.changed == [], "\n".join(second.changed)
+
+
+def test_the_api_memberships_use_what_the_server_version_offers(
+    roles_lab: RolesLab,
+) -> None:
+    # PostgreSQL 16 and later state inherit and set per membership; 15 relies
+    # on the authenticator's own NOINHERIT for the same meaning.
+    major = platform_named(roles_lab.lab.platform).postgres_major
+    grant = 'GRANT "web_anon" TO "authenticator"'
+    wanted = f"{grant} WITH INHERIT FALSE, SET TRUE" if major >= 16 else grant
+    shown = [line.rstrip() for line in roles_lab.runs[0].output.splitlines()]
+    assert any(line.endswith(f" {wanted}") for line in shown), shown[-60:]
 
 
 def test_objects_created_after_the_spec_need_no_new_run(roles_lab: RolesLab) -> None:
@@ -259,6 +274,8 @@ BAD_SPECS = [
 ]
 
 
+# Refused before any change, the same way on every platform: one lab is enough.
+@pytest.mark.parametrize("roles_lab", ["debian12"], indirect=True)
 @pytest.mark.parametrize(("edit", "fragments"), BAD_SPECS)
 def test_a_bad_spec_is_stopped_before_any_change(
     roles_lab: RolesLab,

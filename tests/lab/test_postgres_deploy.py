@@ -1,9 +1,10 @@
 """End to end: deploy hardened PostgreSQL to real lab hosts and attack it a little.
 
-One lab (db1, gw1, client1) for the whole module. The deploy runs twice; the
-second run must change nothing. Then the host checks run through testinfra
-and clients try to connect from the control machine, from a gateway the
-policy names and from a client host it does not.
+One lab (db1, gw1, client1) per platform: Debian 12 with PostgreSQL 15, then
+Debian 13 with PostgreSQL 17. The deploy runs twice; the second run must
+change nothing. Then the host checks run through testinfra and clients try to
+connect from the control machine, from a gateway the policy names and from a
+client host it does not.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
+from pgfortress.lab.platforms import platform_named
 
 from .conftest import (
     REPO,
@@ -34,7 +36,8 @@ from .conftest import (
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("pg")
+# Each platform on its own lab, one after the other (the fixture is per module).
+LAB_NAMES = {"debian12": lab_name("pg"), "debian13": lab_name("pg13")}
 PROBE = "pgfortress_probe"
 
 
@@ -57,18 +60,31 @@ class Deployed:
         return self.lab.dir / "secrets" / "db1" / PROBE
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[Deployed]:
-    state = labs.up(LAB_NAME, ["db1", "gw1", "client1"])
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def deployed(request: pytest.FixtureRequest) -> Iterator[Deployed]:
+    platform, name = request.param, LAB_NAMES[request.param]
+    state = labs.up(name, ["db1", "gw1", "client1"], platform=platform)
     try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
+        tls.init_ca(state.dir / "ca", f"pgfortress lab {name} CA")
         first = run_deploy(state, "deploys/postgres.py")
         assert first.returncode == 0, first.output[-4000:]
         second = run_deploy(state, "deploys/postgres.py")
         assert second.returncode == 0, second.output[-4000:]
         yield Deployed(state, first, second)
     finally:
-        labs.down(LAB_NAME)
+        labs.down(name)
+
+
+def test_the_platforms_postgresql_runs(deployed: Deployed) -> None:
+    major = platform_named(deployed.lab.platform).postgres_major
+    version = ssh(
+        deployed.lab,
+        "db1",
+        "runuser -u postgres -- env -C / psql -XAtc 'SHOW server_version_num'",
+    )
+    assert int(version) // 10000 == major
+    install = f"[db1] Harden PostgreSQL server | Install postgresql-{major}"
+    assert install in deployed.first.changed
 
 
 def test_first_run_changes_the_host(deployed: Deployed) -> None:
@@ -244,7 +260,7 @@ def test_a_client_whose_network_is_not_named_is_refused(
 
 
 def _hba_digest(deployed: Deployed) -> str:
-    text = ssh(deployed.lab, "db1", "cat /etc/postgresql/15/main/pg_hba.conf")
+    text = ssh(deployed.lab, "db1", "cat /etc/postgresql/*/main/pg_hba.conf")
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -285,6 +301,8 @@ BAD_INVENTORIES: list[Any] = [
 ]
 
 
+# Refused before any change, the same way on every platform: one lab is enough.
+@pytest.mark.parametrize("deployed", ["debian12"], indirect=True)
 @pytest.mark.parametrize(("overrides", "fragments"), BAD_INVENTORIES)
 def test_bad_inventory_is_stopped_before_any_change(
     deployed: Deployed, tmp_path: Path, overrides: dict[str, Any], fragments: list[str]

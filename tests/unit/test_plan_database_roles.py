@@ -261,6 +261,27 @@ def test_a_login_role_without_a_password_is_reported_and_left_alone() -> None:
     )
 
 
+@pytest.mark.parametrize(("version", "warned"), [(15, True), (16, False), (17, False)])
+def test_createrole_before_16_is_reported_as_the_power_it_is(
+    version: int, warned: bool
+) -> None:
+    the_spec = spec(with_rw(createrole="true"))
+    state = rw_state(createrole=True)
+    state = dataclasses.replace(state, version_num=version * 10000)
+    result = plan(the_spec, state, {"app": converged_database(version)})
+    warnings = [line for line in result.reports if "createrole" in line]
+    if not warned:
+        assert warnings == []
+        return
+    assert warnings == [
+        "roles.app_rw: createrole on PostgreSQL 15 lets app_rw alter, drop and "
+        "grant any database role that is not a superuser, pg_execute_server_program "
+        "(programs run as the postgres OS user) included; PostgreSQL 16 limits it "
+        "to the roles it administers; set createrole: false on roles.app_rw unless "
+        "it must manage database roles"
+    ]
+
+
 # -- memberships -------------------------------------------------------------
 
 MEMBERS = """

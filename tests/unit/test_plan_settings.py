@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from pgfortress.plan import layout_for, render_settings
-from pgfortress.plan.settings import conf_value
+from pgfortress.plan import PostgresLayout, layout_for, render_settings
+from pgfortress.plan.settings import conf_value, managed_settings
 from pgfortress.spec import from_host_data
+from pgfortress.spec._setting_versions import version_problem
 
 LISTEN = ["127.0.0.1", "::1", "10.213.5.10"]
 
@@ -89,6 +90,30 @@ def test_extra_settings_follow_sorted() -> None:
 )
 def test_conf_value_quoting(value: str | int | float | bool, text: str) -> None:
     assert conf_value(value) == text
+
+
+@pytest.mark.parametrize("major", [13, 14, 15, 16, 17, 18])
+def test_every_rendered_setting_exists_in_each_supported_major(major: int) -> None:
+    spec = from_host_data(
+        "db1", {"postgres_listen": ["eth0"], "postgres_tls": {"ca_dir": "/srv/ca"}}
+    )
+    managed = managed_settings(spec, PostgresLayout(major), LISTEN)
+    assert [n for n in managed if version_problem(n, major) is not None] == []
+
+
+def test_15_and_17_differ_only_in_the_cluster_paths() -> None:
+    spec = from_host_data(
+        "db1",
+        {
+            "postgres_listen": ["eth0"],
+            "postgres_tls": {"ca_dir": "/srv/ca"},
+            "postgres_settings": {"work_mem": "8MB"},
+        },
+    )
+    on_15 = render_settings(spec, PostgresLayout(15), LISTEN)
+    on_17 = render_settings(spec, PostgresLayout(17), LISTEN)
+    assert "/etc/postgresql/15/main/tls/server.crt" in on_15
+    assert on_17 == on_15.replace("/etc/postgresql/15/", "/etc/postgresql/17/")
 
 
 def test_debian_13_uses_postgresql_17_paths() -> None:

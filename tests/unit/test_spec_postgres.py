@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from pgfortress.errors import SpecError, TLSError
 from pgfortress.spec import from_host_data
-from pgfortress.spec.postgres import TlsSpec
+from pgfortress.spec.postgres import TlsSpec, check_settings_for
 from pgfortress.tls import host_certificate, init_ca, load_ca
 
 BASE: dict[str, Any] = {
@@ -447,6 +447,82 @@ def test_quantities_with_valid_units_are_accepted(
     settings: dict[str, str | int | bool],
 ) -> None:
     assert from_host_data("db1", with_data(postgres_settings=settings)).settings
+
+
+VERSIONED_SETTINGS = [
+    # (postgres_version, setting) → fragments of the error, or None if accepted
+    pytest.param(15, "db_user_namespace", None, id="15-db_user_namespace"),
+    pytest.param(
+        17,
+        "db_user_namespace",
+        ["postgres_settings", "PostgreSQL 17 no longer has", "removed in 17"],
+        id="17-db_user_namespace",
+    ),
+    pytest.param(15, "old_snapshot_threshold", None, id="15-old_snapshot_threshold"),
+    pytest.param(
+        17, "old_snapshot_threshold", ["removed in 17"], id="17-old_snapshot_threshold"
+    ),
+    pytest.param(15, "promote_trigger_file", None, id="15-promote_trigger_file"),
+    pytest.param(
+        16, "promote_trigger_file", ["removed in 16"], id="16-promote_trigger_file"
+    ),
+    pytest.param(
+        17,
+        "vacuum_defer_cleanup_age",
+        ["removed in 16", "hot_standby_feedback"],
+        id="17-vacuum_defer_cleanup_age",
+    ),
+    pytest.param(
+        17,
+        "force_parallel_mode",
+        ["renamed it debug_parallel_query", "write debug_parallel_query"],
+        id="17-force_parallel_mode",
+    ),
+    pytest.param(17, "debug_parallel_query", None, id="17-debug_parallel_query"),
+    pytest.param(
+        15,
+        "debug_parallel_query",
+        ["PostgreSQL 15 does not have this setting yet", "added in 16"],
+        id="15-debug_parallel_query",
+    ),
+    pytest.param(
+        15,
+        "transaction_timeout",
+        ["postgres_settings", "added in 17", "remove it"],
+        id="15-transaction_timeout",
+    ),
+    pytest.param(17, "transaction_timeout", None, id="17-transaction_timeout"),
+    pytest.param(15, "work_mem", None, id="15-work_mem"),
+    pytest.param(17, "work_mem", None, id="17-work_mem"),
+]
+
+
+@pytest.mark.parametrize(("version", "name", "fragments"), VERSIONED_SETTINGS)
+def test_settings_are_checked_against_the_postgres_version(
+    version: int, name: str, fragments: list[str] | None
+) -> None:
+    data = with_data(postgres_version=version, postgres_settings={name: "0"})
+    if fragments is None:
+        assert from_host_data("db1", data).settings == {name: "0"}
+        return
+    with pytest.raises(SpecError) as caught:
+        from_host_data("db1", data)
+    assert str(caught.value).startswith(f"host db1: postgres_settings: {name}: ")
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("major", "refused"), [(15, "transaction_timeout"), (17, "db_user_namespace")]
+)
+def test_settings_are_checked_against_the_major_found_on_the_host(
+    major: int, refused: str
+) -> None:
+    settings = {"transaction_timeout": "1min", "db_user_namespace": False}
+    spec = from_host_data("db1", with_data(postgres_settings=settings))
+    with pytest.raises(SpecError, match=f"host db1: postgres_settings: {refused}: "):
+        check_settings_for(spec, major)
+    check_settings_for(from_host_data("db1", BASE), major)
 
 
 def test_a_narrow_rule_before_a_broader_one_is_accepted() -> None:
