@@ -1,4 +1,4 @@
-"""The pgfortress command: the certificate authority, the lab and the audit."""
+"""The pgfortress command: the certificate authority, the lab, the audit, images."""
 
 from __future__ import annotations
 
@@ -115,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     from .audit.cli import add_audit_command
 
     add_audit_command(commands)
+
+    from .image.cli import add_image_command
+
+    add_image_command(commands)
     return parser
 
 

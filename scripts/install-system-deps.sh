@@ -12,6 +12,7 @@ packages=(
     openssh-client       # reach the hosts the way production hosts are reached
     postgresql-client    # psql, to prove TLS from the control machine
     curl                 # the demo calls the gateway like any HTTP client
+    skopeo               # reads the OCI archives of pgfortress image build (tests)
 )
 
 missing=()

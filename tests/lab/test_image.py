@@ -1,0 +1,201 @@
+"""End to end: ``pgfortress image build`` bakes, exports and verifies a db image.
+
+One build, as a user runs it from a clone: a db image with the lab's database
+roles, baked on a lab host, cleaned, exported (zstd tarball and OCI archive),
+booted on a fresh lab host, given its identity by a follow-up deploy run
+twice (the second must change nothing), audited, and only then given its
+manifest. Then a broken image, the same one whose first boot makes
+PostgreSQL's key world-readable, must be rejected by ``pgfortress image
+verify`` naming the controls, with no manifest written. Both use one lab
+name, one lab at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pgfortress.image.export import TAR_OPTIONS, Artifacts, artifacts_for, pack_rootfs
+from pgfortress.image.firstboot import SCRIPT_PATH
+
+from .conftest import BIN, REPO, lab_name
+
+pytestmark = pytest.mark.lab
+
+LAB_NAME = lab_name("image")
+TIMEOUT = 1800
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    output: str
+
+
+def pgfortress(*args: str) -> Run:
+    result = subprocess.run(
+        [str(BIN / "pgfortress"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    return Run(result.returncode, result.stdout + result.stderr)
+
+
+@dataclass(frozen=True)
+class Built:
+    run: Run
+    files: Artifacts
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    out = tmp_path_factory.mktemp("images")
+    run = pgfortress(
+        "image",
+        "build",
+        "--role=db",
+        "--database-roles=specs/lab.yml",
+        f"--out={out}",
+        f"--lab={LAB_NAME}",
+    )
+    yield Built(run, artifacts_for(out, "db", "debian12"))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def _listing(tarball: Path) -> dict[str, tuple[str, int]]:
+    """Path → (mode string, size) of every member."""
+    text = subprocess.run(
+        ["tar", "--zstd", "--numeric-owner", "-tvf", str(tarball)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    members = {}
+    for line in text.splitlines():
+        mode, _, size, _, _, name = line.split(None, 5)
+        # Device nodes show "major,minor" where files show their size.
+        length = int(size) if size.isdigit() else 0
+        members[name.split(" -> ")[0].removeprefix("./")] = (mode, length)
+    return members
+
+
+# What a built host carries that its image may not (docs/reference/images.md).
+IDENTITY_FILES = {
+    "root/.ssh/authorized_keys",
+    "etc/apt/apt.conf.d/01pgfortress-proxy",
+    "var/lib/dbus/machine-id",
+    "var/lib/systemd/random-seed",
+    "etc/ssl/private/ssl-cert-snakeoil.key",
+    "usr/local/share/ca-certificates/pgfortress-ca.crt",
+}
+EMPTIED_DIRS = ("etc/postgresql/15/main/tls/", "tmp/", "var/log/journal/")
+APT_LISTS = "var/lib/apt/lists/"
+
+
+def _is_identity(name: str) -> bool:
+    if name in IDENTITY_FILES or name.startswith("etc/ssh/ssh_host_"):
+        return True
+    if name.startswith(EMPTIED_DIRS):
+        return name not in EMPTIED_DIRS
+    if name.startswith(APT_LISTS):
+        kept = (f"{APT_LISTS}lock", f"{APT_LISTS}partial/")
+        return name != APT_LISTS and not name.startswith(kept)
+    return False
+
+
+def test_the_build_is_verified_and_gets_its_manifest(built: Built) -> None:
+    assert built.run.returncode == 0, built.run.output[-6000:]
+    files = built.files
+    manifest = json.loads(files.manifest.read_text())
+    for path in (files.rootfs, files.oci, files.build, files.junit, files.html):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert manifest["artifacts"][path.name] == {"sha256": digest}, path.name
+    image = manifest["image"]
+    assert (image["role"], image["platform"], image["postgres_version"]) == (
+        "db",
+        "debian12",
+        15,
+    )
+    assert image["commit"] not in {"", "unknown"}
+    assert manifest["packages"]["postgresql-15"].startswith("15.")
+    booted = manifest["verification"]["audits"]["booted"]
+    deployed = manifest["verification"]["audits"]["deployed"]
+    assert set(booted["failing"]) <= {"devsec:postgres-06"}
+    assert deployed["failing"] == []
+    assert deployed["counts"]["pass"] >= 40
+    first, second = deployed["follow_up_changes"]
+    assert first > 0
+    assert second == 0, "the second follow-up deploy changed something"
+
+
+def test_the_tarball_carries_no_identity_and_starts_its_first_boot(
+    built: Built,
+) -> None:
+    assert built.run.returncode == 0, built.run.output[-3000:]
+    members = _listing(built.files.rootfs)
+    forbidden = [name for name in members if _is_identity(name)]
+    assert forbidden == []
+    assert members["etc/machine-id"][1] == 0
+    assert members["var/log/postgresql/postgresql-15-main.log"][1] == 0
+    assert members[SCRIPT_PATH][0] == "-rwxr-xr-x"
+    wants = "etc/systemd/system/multi-user.target.wants/pgfortress-first-boot.service"
+    assert wants in members
+
+
+def test_the_oci_archive_is_read_by_skopeo(built: Built) -> None:
+    assert built.run.returncode == 0, built.run.output[-3000:]
+    result = subprocess.run(
+        ["skopeo", "inspect", f"oci-archive:{built.files.oci}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    inspected = json.loads(result.stdout)
+    assert len(inspected["Layers"]) == 1
+    assert inspected["Labels"]["dev.pgfortress.role"] == "db"
+    assert (inspected["Os"], inspected["Architecture"]) == ("linux", "amd64")
+
+
+def test_an_image_whose_first_boot_leaves_a_world_readable_key_is_rejected(
+    built: Built, tmp_path: Path
+) -> None:
+    assert built.run.returncode == 0, built.run.output[-3000:]
+    # The fault: a first-boot script that installs PostgreSQL's key 0644.
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(
+        ["tar", *TAR_OPTIONS, "-xpf", str(built.files.rootfs), "-C", str(root)],
+        check=True,
+        timeout=600,
+    )
+    script = root / SCRIPT_PATH
+    good = script.read_text()
+    broken = good.replace('-m 600 "$work/server.key"', '-m 644 "$work/server.key"')
+    assert broken != good
+    script.write_text(broken)
+    files = artifacts_for(tmp_path, "db", "debian12")
+    pack_rootfs(root, files.rootfs)
+    shutil.rmtree(root)
+    shutil.copy(built.files.build, files.build)
+    files.manifest.write_text("{}")  # a stale manifest must not survive
+
+    run = pgfortress("image", "verify", str(files.rootfs), f"--lab={LAB_NAME}")
+
+    assert run.returncode == 2, run.output[-6000:]
+    assert "verification failed: the image as booted" in run.output
+    assert "cis:6.8" in run.output
+    assert "devsec:postgres-10" in run.output
+    assert not files.manifest.exists()
