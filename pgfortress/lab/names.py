@@ -28,8 +28,13 @@ __all__ = [
 DEFAULT_HOSTS = ("db1", "gw1", "client1")
 
 # Two cores boot about four hosts comfortably. The ceiling is there for
-# bench/many_hosts.py, which boots 20 database hosts that are idle between
-# its deploys; addresses run from .10 to .29 of the lab's /24.
+# bench/many_hosts.py, which can boot 20 database hosts that are idle between
+# its deploys; addresses run from .10 to .29 of the lab's /24. Each host holds
+# about 7 of root's inotify instances (systemd, logind, getty), and Linux
+# allows 128 by default (fs.inotify.max_user_instances) for every lab on the
+# machine together: a host past that hangs at boot (its journal says "Failed
+# to create inotify object"), so more than about 16 hosts in all need that
+# sysctl raised.
 MAX_HOSTS = 20
 
 _LAB_NAME = re.compile(r"[a-z][a-z0-9-]{0,11}")
