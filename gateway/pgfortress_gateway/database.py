@@ -6,8 +6,8 @@ set_config('request.jwt.claims', …, true), set_config('statement_timeout', …
 true)`` and the request's own statement. Both run in the one implicit
 transaction that ends at the pipeline's Sync, so the role and the claims last
 only for that request and the next one on the same connection starts as the
-bare authenticator again.
-"""
+bare authenticator again. They go through libpq's pipeline directly, as
+prepared statements, without psycopg's cursors (:mod:`._pipeline`)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ._pipeline import run_pair
 from .errors import ForbiddenError, GatewayError, RequestError, UnavailableError
 
 __all__ = ["Database", "Query", "missing_memberships"]
@@ -142,17 +143,10 @@ class Database:
         setup = READ_SETUP if read_only else REQUEST_SETUP
         async with self._connection() as conn:
             try:
-                # One round trip and one transaction: in pipeline mode the two
-                # statements share the implicit transaction that PostgreSQL
-                # opens at the first and commits at the Sync after the last;
-                # a failure in either rolls both back. The row is read after
-                # the pipeline's own closing Sync has fetched it: reading it
-                # inside would cost a Sync and a round trip more.
-                async with conn.pipeline():
-                    await conn.execute(setup, (role, claims_json, timeout))
-                    cursor = await conn.execute(query.sql, query.params)
-                row: tuple[Any, ...] | None = await cursor.fetchone()
-                return row
+                # One round trip and one transaction, on libpq's pipeline
+                # without psycopg's cursors (see _pipeline).
+                setup_pair = (setup, (role, claims_json, timeout))
+                return await run_pair(conn, setup_pair, (query.sql, query.params))
             except psycopg.errors.InsufficientPrivilege as error:
                 raise ForbiddenError("permission denied") from error
             except psycopg.errors.ReadOnlySqlTransaction as error:

@@ -356,3 +356,31 @@ def test_a_one_object_write_is_undone_unless_it_touches_one_row(
     assert twice.status_code == 406, twice.text
     assert "2 rows" in twice.json()["message"]
     assert _skus(kept) == []
+
+
+def test_failed_requests_leave_their_pooled_connections_clean(
+    events: Gateway,
+) -> None:
+    """Each connection is reused after requests that failed in the database
+    (a refused write, a write inside a GET, a value that is not an integer,
+    twice as many of each as the pool holds): the requests after them get
+    their own role and nothing of the failed transactions."""
+    with events.client(token()) as user, events.client() as anonymous:
+        refusals, in_get, bad_values = set(), set(), set()
+        for _ in range(20):
+            refusals.add(anonymous.post("/events", json={"sku": "x"}).status_code)
+            in_get.add(user.get("/rpc/events_peek").status_code)
+            bad_values.add(user.get("/events", params={"qty": "eq.many"}).status_code)
+        reads = {user.get("/events", params={"select": "sku"}).status_code}
+        reads |= {anonymous.get("/customers").status_code for _ in range(20)}
+        refused = anonymous.post("/events", json={"sku": "y"}).status_code
+        written = user.post("/events", json={"sku": "after-failures"})
+        removed = user.delete("/events", params={"sku": "eq.after-failures"})
+    assert len(refusals) == 1
+    assert refusals <= {401, 403}
+    assert in_get == {405}
+    assert bad_values == {400}
+    assert reads == {200}
+    assert refused in refusals
+    assert written.status_code == 201, written.text
+    assert removed.status_code in {200, 204}, removed.text
