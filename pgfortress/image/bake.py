@@ -32,7 +32,13 @@ from .firstboot import install_first_boot
 from .identity import clean_root, identity_plan
 from .scan import refuse_if_any, scan_root
 
-__all__ = ["HOST", "BakeOptions", "bake_and_export", "deploy_file"]
+__all__ = [
+    "HOST",
+    "BakeOptions",
+    "bake_and_export",
+    "deploy_file",
+    "require_clean_shutdown",
+]
 
 HOST = "db1"
 
@@ -71,6 +77,24 @@ def deploy_file(repo: Path, role: str, database_roles: str | None) -> Path:
             "(the deploys and roles live there), as the README says"
         )
     return path
+
+
+def require_clean_shutdown(root: Path, postgres_version: int | None) -> None:
+    """Refuse a root whose PostgreSQL did not stop cleanly.
+
+    A clean shutdown removes ``postmaster.pid``. A copy of a stale one can
+    name a pid that another process has on the booted copy, and PostgreSQL
+    then refuses to start; the data files may also need crash recovery.
+    """
+    if postgres_version is None:
+        return
+    pid_file = root / f"var/lib/postgresql/{postgres_version}/main/postmaster.pid"
+    if pid_file.exists():
+        raise ImageError(
+            f"/{pid_file.relative_to(root)} is still there: PostgreSQL did not "
+            "shut down cleanly when the build host stopped; nothing was "
+            "exported, build again (see the host's console log if it repeats)"
+        )
 
 
 def _in_host_cleanup(state: labs.LabState, keep_secrets: bool) -> None:
@@ -115,6 +139,7 @@ def bake_and_export(
             # systemd-nspawn asks the host's init for a clean poweroff.
             machine.stop(LabLayout(state.dir), timeout=60)
         root = LabLayout(state.dir).host_root(HOST)
+        require_clean_shutdown(root, record.postgres_version)
         with progress.step("removing per-host identity from the root"):
             removed = clean_root(root, identity_plan(record.postgres_version))
             install_first_boot(root, record.postgres_version)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pgfortress.image import ImageError, clean_root, identity_plan
+from pgfortress.image.bake import require_clean_shutdown
 from pgfortress.image.firstboot import (
     SCRIPT_PATH,
     UNIT_NAME,
@@ -185,3 +186,15 @@ def test_first_boot_is_installed_and_enabled(tmp_path: Path) -> None:
     assert link.is_symlink()
     assert str(link.readlink()) == f"/etc/systemd/system/{UNIT_NAME}"
     install_first_boot(tmp_path, 15)  # again: replaces, does not fail
+
+
+def test_a_root_whose_postgresql_did_not_stop_cleanly_is_refused(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "var/lib/postgresql/15/main"
+    data.mkdir(parents=True)
+    require_clean_shutdown(tmp_path, 15)
+    require_clean_shutdown(tmp_path, None)
+    (data / "postmaster.pid").write_text("45\n")
+    with pytest.raises(ImageError, match="did not shut down cleanly"):
+        require_clean_shutdown(tmp_path, 15)
