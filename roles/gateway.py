@@ -41,6 +41,7 @@ from pgfortress.plan.gateway import (
     WHEEL_LISTING,
     GatewayLayout,
     address_filter,
+    host_python_problem,
     render_gateway_config,
     render_gateway_unit,
     wheels_to_upload,
@@ -114,19 +115,16 @@ def gateway() -> None:
 
 
 def _host_python() -> str:
-    """The host's full Python version; its minor version must be ours.
+    """The host's full Python version, which the wheelhouse is resolved for.
 
-    The wheels are resolved for the host's exact version (dependencies may
-    differ between 3.11.2 and 3.11.7), but binary wheels are built against
-    the minor version, so that one must match.
+    pip downloads the binary wheels built for that exact interpreter (its
+    dependencies may also differ between 3.11.2 and 3.11.7), so Debian 13's
+    3.13 gets cp313 wheels from a control machine that runs 3.11.
     """
     found = str(host.get_fact(Command, command=PYTHON_VERSION)).strip()
-    wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if found.rsplit(".", 1)[0] != wanted:
-        raise SpecError(
-            f"host {host.name}: python3 is {found}, the control machine's is "
-            f"{wanted}; run pyinfra from a Python {found.rsplit('.', 1)[0]}"
-        )
+    problem = host_python_problem(host.name, found)
+    if problem is not None:
+        raise SpecError(problem)
     return found
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "WHEEL_LISTING",
     "GatewayLayout",
     "address_filter",
+    "host_python_problem",
     "render_gateway_config",
     "render_gateway_unit",
     "storage_uri",
@@ -158,6 +159,29 @@ def render_gateway_unit(spec: GatewayHostSpec, layout: GatewayLayout) -> str:
         config=layout.config,
         allowed_networks=spec.allowed_networks,
     )
+
+
+# The oldest Python the gateway runs on (gateway/pyproject.toml's requires-python).
+GATEWAY_PYTHON = (3, 11)
+
+
+def host_python_problem(host: str, version: str) -> str | None:
+    """Why the gateway cannot run on the host's ``python3 --version``, or None.
+
+    The wheelhouse is resolved for the host's own interpreter (cp313 wheels
+    for Debian 13's 3.13, cp311 for Debian 12's 3.11), so the control
+    machine's Python does not have to match it.
+    """
+    parts = version.strip().split(".")
+    if len(parts) < 2 or not all(part.isdigit() for part in parts[:2]):
+        return f"host {host}: python3 printed {version.strip()!r}, not a version"
+    if (int(parts[0]), int(parts[1])) < GATEWAY_PYTHON:
+        wanted = ".".join(str(n) for n in GATEWAY_PYTHON)
+        return (
+            f"host {host}: python3 is {version.strip()}; the gateway needs {wanted} "
+            "or later (Debian 12 and 13 ship it)"
+        )
+    return None
 
 
 # Run in the wheelhouse on the host: one line per wheel, "<sha256> <mode> <name>".

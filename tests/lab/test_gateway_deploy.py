@@ -4,7 +4,8 @@ db1 gets deploys/site.py and the small API application; gw1 gets the gateway
 from a wheelhouse built here (no package index on the host); client1 calls it
 through the lab network over HTTPS. The deploy runs twice; the second run
 changes nothing. outside1 belongs to no inventory group: it is the lab address
-that the service's address filter must keep out.
+that the service's address filter must keep out. All of it runs on Debian 12
+and on Debian 13, whose Python (3.13) gets its own wheels.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from .conftest import DeployRun, lab_name, run_deploy, ssh, ssh_run
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("gwd")
+# Debian 12 (Python 3.11) and Debian 13 (Python 3.13), one lab after the other.
+LAB_NAMES = {"debian12": lab_name("gwd"), "debian13": lab_name("gwd13")}
 UNIT = "pgfortress-gateway"
 
 
@@ -62,11 +64,12 @@ def clients_only(state: LabState) -> list[str]:
     return ["--data", f"gateway_allowed_networks={json.dumps(networks)}"]
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[Deployed]:
-    state = labs.up(LAB_NAME, ["db1", "gw1", "client1", "outside1"])
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def deployed(request: pytest.FixtureRequest) -> Iterator[Deployed]:
+    platform, name = request.param, LAB_NAMES[request.param]
+    state = labs.up(name, ["db1", "gw1", "client1", "outside1"], platform=platform)
     try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
+        tls.init_ca(state.dir / "ca", f"pgfortress lab {name} CA")
         site = run_deploy(state, "deploys/site.py")
         assert site.returncode == 0, site.output[-4000:]
         migrate(state)
@@ -79,7 +82,7 @@ def deployed() -> Iterator[Deployed]:
         ssh(state, "client1", "cat > /root/lab-ca.crt", stdin=ca)
         yield Deployed(state, (first, second))
     finally:
-        labs.down(LAB_NAME)
+        labs.down(name)
 
 
 CALL = """

@@ -15,6 +15,7 @@ from pgfortress.errors import SpecError
 from pgfortress.plan.gateway import (
     GatewayLayout,
     address_filter,
+    host_python_problem,
     render_gateway_config,
     render_gateway_unit,
     wheels_to_upload,
@@ -312,3 +313,26 @@ def test_only_wheels_the_host_lacks_or_holds_otherwise_are_uploaded() -> None:
     listing = "aa 644 a.whl\nbX 644 b.whl\ncc 600 c.whl\nzz 644 old.whl\n"
     assert wheels_to_upload(local, listing) == ["b.whl", "c.whl", "d.whl"]
     assert wheels_to_upload(local, "") == sorted(local)
+
+
+@pytest.mark.parametrize(
+    ("version", "fragment"),
+    [
+        ("3.11.2", None),
+        ("3.13.5", None),
+        ("3.14.0", None),
+        ("3.9.2", "the gateway needs 3.11 or later"),
+        ("", "not a version"),
+        ("Python 3.11.2", "not a version"),
+    ],
+)
+def test_the_gateway_runs_on_the_hosts_python_from_3_11(
+    version: str, fragment: str | None
+) -> None:
+    problem = host_python_problem("gw1", version)
+    if fragment is None:
+        assert problem is None
+    else:
+        assert problem is not None
+        assert problem.startswith("host gw1: python3")
+        assert fragment in problem
