@@ -47,6 +47,7 @@ __all__ = [
     "from_host_data",
 ]
 
+SUPPORTED_MAJORS = range(13, 19)
 SETTING_NAME = re.compile(r"^[a-z_][a-z0-9_.]{0,62}$")
 INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
 GROUP_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -196,7 +197,7 @@ class PostgresHostSpec(_Strict):
     """Everything pgfortress needs to harden PostgreSQL on one host."""
 
     host: str
-    version: int | None = Field(default=None, ge=13, le=18)
+    version: int | None = None
     listen: list[str] = Field(min_length=1)
     port: int = Field(default=5432, ge=1024, le=65535)
     socket: SocketSpec = Field(default_factory=SocketSpec)
@@ -207,6 +208,17 @@ class PostgresHostSpec(_Strict):
     probe_role: ProbeRoleSpec | None = None
     database_roles: Path | None = None
     secrets_dir: Path | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int | None) -> int | None:
+        if value is not None and value not in SUPPORTED_MAJORS:
+            raise ValueError(
+                f"{value} is not a PostgreSQL major version pgfortress supports; "
+                f"write {SUPPORTED_MAJORS[0]} to {SUPPORTED_MAJORS[-1]}, or remove "
+                "the key to use the host's cluster or its Debian release's version"
+            )
+        return value
 
     @field_validator("listen")
     @classmethod

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from pgfortress.spec.postgres import SUPPORTED_MAJORS
+
 from .conftest import Expected
 
 Psql = Callable[..., str]
 control = pytest.mark.control
-
-SUPPORTED_MAJORS = range(13, 19)
 
 
 def _databases(psql: Psql) -> list[str]:

@@ -449,6 +449,26 @@ def test_quantities_with_valid_units_are_accepted(
     assert from_host_data("db1", with_data(postgres_settings=settings)).settings
 
 
+@pytest.mark.parametrize(
+    ("version", "fragment"),
+    [
+        (
+            12,
+            "12 is not a PostgreSQL major version pgfortress supports; write 13 to 18",
+        ),
+        (19, "19 is not a PostgreSQL major version pgfortress supports"),
+        ("seventeen", "write a whole number"),
+    ],
+)
+def test_an_unsupported_postgres_version_is_refused(
+    version: object, fragment: str
+) -> None:
+    with pytest.raises(SpecError) as caught:
+        from_host_data("db1", with_data(postgres_version=version))
+    assert str(caught.value).startswith("host db1: postgres_version: ")
+    assert fragment in str(caught.value)
+
+
 VERSIONED_SETTINGS = [
     # (postgres_version, setting) → fragments of the error, or None if accepted
     pytest.param(15, "db_user_namespace", None, id="15-db_user_namespace"),
