@@ -8,8 +8,9 @@ boot or by the follow-up deploy (docs/reference/images.md has the table):
   ``/var/lib/dbus/machine-id`` and systemd's random seed and credential key;
 - the host name and ``/etc/hosts``;
 - PostgreSQL's TLS key, certificate and CA certificate, the CA in the system
-  trust store, Debian's snakeoil pair, and the files earlier applies kept
-  (``*.pgf-previous``, ``*.pgf-rejected``);
+  trust store, Debian's snakeoil pair with its hash link in ``/etc/ssl/certs``
+  (named after the build host's name, it would dangle on every copy), and
+  the files earlier applies kept (``*.pgf-previous``, ``*.pgf-rejected``);
 - what the build's lab wrote: its SSH key in root's ``authorized_keys``, its
   apt proxy, ``sources.list``, sshd drop-in and ``resolv.conf``;
 - what the build itself left: logs (truncated, so owners and modes stay),
@@ -61,6 +62,9 @@ class IdentityPlan:
     """Directories whose regular files are cut to zero bytes (logs)."""
     write: tuple[tuple[str, str, int], ...]
     """(path, text, mode) written in place of what the build left."""
+    dangling_links_in: tuple[str, ...] = ()
+    """Directories whose symlinks go when what they name was removed (one hop,
+    read inside the root): hash links such as ``<hash>.0`` of the snakeoil."""
 
 
 def identity_plan(postgres_version: int | None) -> IdentityPlan:
@@ -115,6 +119,7 @@ def identity_plan(postgres_version: int | None) -> IdentityPlan:
         remove=tuple(remove),
         empty_dirs=("tmp", "var/tmp", "var/lib/apt/lists"),
         truncate_under=("var/log",),
+        dangling_links_in=("etc/ssl/certs",),
         write=(
             ("etc/machine-id", "", 0o444),
             ("etc/hostname", "localhost\n", 0o644),
@@ -138,6 +143,8 @@ def clean_root(root: Path, plan: IdentityPlan) -> list[str]:
             _inside(real_root, path)
             _remove(path)
             removed.append(str(path.relative_to(root)))
+    for relative in plan.dangling_links_in:
+        removed += _remove_dangling_links(root, relative)
     for relative in plan.empty_dirs:
         directory = root / relative
         if directory.is_dir() and not directory.is_symlink():
@@ -151,6 +158,30 @@ def clean_root(root: Path, plan: IdentityPlan) -> list[str]:
     for relative, text, mode in plan.write:
         write_into(root, relative, text, mode)
     return sorted(removed)
+
+
+def _remove_dangling_links(root: Path, relative: str) -> list[str]:
+    """Remove the links in ``root/relative`` whose target is not in the root.
+
+    The target is looked up inside the root (an absolute target names a path
+    of the image, not of the build machine), one hop only, never followed.
+    """
+    directory = root / relative
+    if directory.is_symlink() or not directory.is_dir():
+        return []
+    _inside(root.resolve(), directory)
+    gone = []
+    for link in sorted(directory.iterdir()):
+        if not link.is_symlink():
+            continue
+        target = link.readlink()
+        if target.is_absolute():
+            target = root / target.relative_to("/")
+        # lexists: the target itself, not what it links to in turn.
+        if not os.path.lexists(directory / target):
+            link.unlink()
+            gone.append(str(link.relative_to(root)))
+    return gone
 
 
 def _inside(real_root: Path, path: Path) -> None:

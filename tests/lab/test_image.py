@@ -8,6 +8,9 @@ manifest. Then a broken image, the same one whose first boot makes
 PostgreSQL's key world-readable, must be rejected by ``pgfortress image
 verify`` naming the controls, with no manifest written. Both use one lab
 name, one lab at a time.
+
+Everything runs once per platform, debian12 then debian13 (the module's
+fixture is per platform, so one lab at a time); ``-k debian13`` runs one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pytest
 
 from pgfortress.image.export import TAR_OPTIONS, Artifacts, artifacts_for, pack_rootfs
 from pgfortress.image.firstboot import SCRIPT_PATH
+from pgfortress.lab.platforms import Platform, platform_named
 
 from .conftest import BIN, REPO, lab_name
 
@@ -31,6 +35,7 @@ pytestmark = pytest.mark.lab
 
 LAB_NAME = lab_name("image")
 TIMEOUT = 1800
+PLATFORMS = ("debian12", "debian13")
 
 
 @dataclass(frozen=True)
@@ -55,25 +60,34 @@ def pgfortress(*args: str) -> Run:
 class Built:
     run: Run
     files: Artifacts
+    platform: Platform
+
+    @property
+    def major(self) -> int:
+        return self.platform.postgres_major
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    out = tmp_path_factory.mktemp("images")
+@pytest.fixture(scope="module", params=PLATFORMS)
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Built]:
+    platform = platform_named(request.param)
+    out = tmp_path_factory.mktemp(f"images-{platform.name}")
     run = pgfortress(
         "image",
         "build",
         "--role=db",
+        f"--platform={platform.name}",
         "--database-roles=specs/lab.yml",
         f"--out={out}",
         f"--lab={LAB_NAME}",
     )
-    yield Built(run, artifacts_for(out, "db", "debian12"))
+    yield Built(run, artifacts_for(out, "db", platform.name), platform)
     shutil.rmtree(out, ignore_errors=True)
 
 
-def _listing(tarball: Path) -> dict[str, tuple[str, int]]:
-    """Path → (mode string, size) of every member."""
+def _listing(tarball: Path) -> dict[str, tuple[str, int, str]]:
+    """Path → (mode string, size, link target or "") of every member."""
     text = subprocess.run(
         ["tar", "--zstd", "--numeric-owner", "-tvf", str(tarball)],
         capture_output=True,
@@ -86,7 +100,8 @@ def _listing(tarball: Path) -> dict[str, tuple[str, int]]:
         mode, _, size, _, _, name = line.split(None, 5)
         # Device nodes show "major,minor" where files show their size.
         length = int(size) if size.isdigit() else 0
-        members[name.split(" -> ")[0].removeprefix("./")] = (mode, length)
+        path, _, target = name.partition(" -> ")
+        members[path.removeprefix("./")] = (mode, length, target)
     return members
 
 
@@ -99,15 +114,15 @@ IDENTITY_FILES = {
     "etc/ssl/private/ssl-cert-snakeoil.key",
     "usr/local/share/ca-certificates/pgfortress-ca.crt",
 }
-EMPTIED_DIRS = ("etc/postgresql/15/main/tls/", "tmp/", "var/log/journal/")
 APT_LISTS = "var/lib/apt/lists/"
 
 
-def _is_identity(name: str) -> bool:
+def _is_identity(name: str, major: int) -> bool:
     if name in IDENTITY_FILES or name.startswith("etc/ssh/ssh_host_"):
         return True
-    if name.startswith(EMPTIED_DIRS):
-        return name not in EMPTIED_DIRS
+    emptied = (f"etc/postgresql/{major}/main/tls/", "tmp/", "var/log/journal/")
+    if name.startswith(emptied):
+        return name not in emptied
     if name.startswith(APT_LISTS):
         kept = (f"{APT_LISTS}lock", f"{APT_LISTS}partial/")
         return name != APT_LISTS and not name.startswith(kept)
@@ -124,11 +139,12 @@ def test_the_build_is_verified_and_gets_its_manifest(built: Built) -> None:
     image = manifest["image"]
     assert (image["role"], image["platform"], image["postgres_version"]) == (
         "db",
-        "debian12",
-        15,
+        built.platform.name,
+        built.major,
     )
     assert image["commit"] not in {"", "unknown"}
-    assert manifest["packages"]["postgresql-15"].startswith("15.")
+    major = built.major
+    assert manifest["packages"][f"postgresql-{major}"].startswith(f"{major}.")
     booted = manifest["verification"]["audits"]["booted"]
     deployed = manifest["verification"]["audits"]["deployed"]
     assert set(booted["failing"]) <= {"devsec:postgres-06"}
@@ -144,10 +160,17 @@ def test_the_tarball_carries_no_identity_and_starts_its_first_boot(
 ) -> None:
     assert built.run.returncode == 0, built.run.output[-3000:]
     members = _listing(built.files.rootfs)
-    forbidden = [name for name in members if _is_identity(name)]
+    forbidden = [name for name in members if _is_identity(name, built.major)]
     assert forbidden == []
     assert members["etc/machine-id"][1] == 0
-    assert members["var/log/postgresql/postgresql-15-main.log"][1] == 0
+    assert members[f"var/log/postgresql/postgresql-{built.major}-main.log"][1] == 0
+    # The snakeoil pair's hash link (named after the build host) goes with it.
+    snakeoil_links = [
+        name
+        for name, (_, _, target) in members.items()
+        if target == "ssl-cert-snakeoil.pem"
+    ]
+    assert snakeoil_links == []
     assert members[SCRIPT_PATH][0] == "-rwxr-xr-x"
     wants = "etc/systemd/system/multi-user.target.wants/pgfortress-first-boot.service"
     assert wants in members
@@ -186,7 +209,7 @@ def test_an_image_whose_first_boot_leaves_a_world_readable_key_is_rejected(
     broken = good.replace('-m 600 "$work/server.key"', '-m 644 "$work/server.key"')
     assert broken != good
     script.write_text(broken)
-    files = artifacts_for(tmp_path, "db", "debian12")
+    files = artifacts_for(tmp_path, "db", built.platform.name)
     pack_rootfs(root, files.rootfs)
     shutil.rmtree(root)
     shutil.copy(built.files.build, files.build)

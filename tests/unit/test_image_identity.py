@@ -141,6 +141,33 @@ def test_a_symlink_is_removed_as_a_link_never_followed(
     assert (outside / "precious").read_text() == "keep me"
 
 
+def test_the_snakeoil_hash_link_goes_with_the_pair_other_links_stay(
+    built: Path,
+) -> None:
+    certs = built / "etc/ssl/certs"
+    mozilla = built / "usr/share/ca-certificates/mozilla"
+    mozilla.mkdir(parents=True)
+    (mozilla / "ISRG_Root_X1.crt").write_text("public CA")
+    certs.mkdir(parents=True)
+    (certs / "ssl-cert-snakeoil.pem").write_text("CN=db1")
+    (certs / "fc59437b.0").symlink_to("ssl-cert-snakeoil.pem")
+    # Absolute targets name the image's files, which the build machine lacks.
+    absolute = "/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt"
+    (certs / "ISRG_Root_X1.pem").symlink_to(absolute)
+    (certs / "4042bcee.0").symlink_to("ISRG_Root_X1.pem")
+    (certs / "ca-certificates.crt").write_text("bundle")
+
+    removed = clean_root(built, identity_plan(17))
+
+    assert "etc/ssl/certs/fc59437b.0" in removed
+    assert "etc/ssl/certs/ssl-cert-snakeoil.pem" in removed
+    assert sorted(p.name for p in certs.iterdir()) == [
+        "4042bcee.0",
+        "ISRG_Root_X1.pem",
+        "ca-certificates.crt",
+    ]
+
+
 def test_a_pattern_leading_outside_the_root_is_refused(
     built: Path, tmp_path: Path
 ) -> None:
