@@ -68,6 +68,10 @@ _ssh = {
     "ssh_strict_host_key_checking": "yes",
     "ssh_look_for_keys": False,
     "ssh_allow_agent": False,
+    # apt-get update takes seconds here; an attempt the lab's apt proxy leaves
+    # hanging (seen when several hosts refresh at once) is cut off after two
+    # minutes instead of the default five.
+    "apt_refresh_seconds": 120,
 }
 
 # PGFORTRESS_LAB_FIREWALL=on (make demo sets it) gives every host the

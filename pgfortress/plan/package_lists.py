@@ -10,10 +10,43 @@ with a message that says what to check.
 
 from __future__ import annotations
 
-__all__ = ["ATTEMPTS", "ATTEMPT_SECONDS", "refresh_script"]
+from typing import Any
+
+from pgfortress.errors import SpecError
+
+__all__ = [
+    "ATTEMPTS",
+    "ATTEMPT_SECONDS",
+    "KEY",
+    "attempt_seconds_from",
+    "refresh_script",
+]
 
 ATTEMPTS = 3
 ATTEMPT_SECONDS = 300
+KEY = "apt_refresh_seconds"
+_LIMITS = (30, 3600)
+
+
+def attempt_seconds_from(host: str, data: dict[str, Any]) -> int:
+    """The time limit of one ``apt-get update`` attempt from host data.
+
+    ``apt_refresh_seconds`` (default 300) must be a whole number of seconds
+    from 30 to 3600; SpecError naming the host, the key and the fix otherwise.
+    """
+    value = data.get(KEY, ATTEMPT_SECONDS)
+    low, high = _LIMITS
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not low <= value <= high
+    ):
+        raise SpecError(
+            f"host {host}: {KEY}: {value!r} is not a time limit pgfortress can use: "
+            f"give a whole number of seconds from {low} to {high} (default "
+            f"{ATTEMPT_SECONDS}) for one apt-get update attempt"
+        )
+    return value
 
 
 def refresh_script(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pgfortress.plan.package_lists import refresh_script
+from pgfortress.errors import SpecError
+from pgfortress.plan.package_lists import attempt_seconds_from, refresh_script
 
 
 def run_with_fake_apt(tmp_path: Path, body: str, script: str) -> tuple[int, str, int]:
@@ -56,3 +57,17 @@ def test_a_stuck_refresh_is_cut_off_and_tried_again(tmp_path: Path) -> None:
 def test_nonsense_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         refresh_script(attempts=0)
+
+
+def test_the_attempt_limit_defaults_to_five_minutes() -> None:
+    assert attempt_seconds_from("db1", {}) == 300
+    assert attempt_seconds_from("db1", {"apt_refresh_seconds": 120}) == 120
+
+
+@pytest.mark.parametrize("value", [0, 29, 3601, "120", 120.5, True, None])
+def test_an_unusable_attempt_limit_names_host_key_and_fix(value: object) -> None:
+    with pytest.raises(SpecError) as raised:
+        attempt_seconds_from("db1", {"apt_refresh_seconds": value})
+    message = str(raised.value)
+    assert message.startswith("host db1: apt_refresh_seconds: ")
+    assert "whole number of seconds from 30 to 3600" in message
