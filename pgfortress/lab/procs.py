@@ -52,6 +52,9 @@ class ProcessRecord:
     started: int
 
 
+_EXEC_TIMEOUT = 10.0
+
+
 def spawn(argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> int:
     """Start a daemon in its own session, output appended to ``log``."""
     with log.open("ab") as output:
@@ -64,6 +67,10 @@ def spawn(argv: list[str], log: Path, env: Mapping[str, str] | None = None) -> i
             env={**os.environ, **(env or {})},
         )
     _CHILDREN[child.pid] = child
+    # Popen returns once the exec has begun, but the kernel fills in the new
+    # program's command line a moment later; until then /proc shows none, and
+    # a caller checking the process by its argv would take it for gone.
+    wait_for_exec(child.pid, argv, timeout=_EXEC_TIMEOUT)
     return child.pid
 
 
