@@ -19,7 +19,17 @@ from typing import TypeVar
 from pgfortress._logging import logger
 from pgfortress.errors import LabError
 
-from . import aptproxy, hostfiles, machine, network, procs, rootfs, sources, ssh
+from . import (
+    aptproxy,
+    hostfiles,
+    inotify,
+    machine,
+    network,
+    procs,
+    rootfs,
+    sources,
+    ssh,
+)
 from ._system import remove_tree, require_tools
 from .addressing import allocate
 from .health import problems as health_problems
@@ -132,6 +142,11 @@ def _build(
     images: dict[str, str],
     progress: Progress,
 ) -> LabState:
+    problem = inotify.room_problem(
+        len(hosts), inotify.limit(), inotify.instances_in_use()
+    )
+    if problem is not None:
+        raise LabError(f"lab {name}: {problem}")
     entries = sources.sources_for_suite(sources.read_machine_sources(), platform.suite)
     mirror = sources.archive_mirror(entries, platform.suite)
     roots = {host: Path(path) for host, path in images.items()}
