@@ -33,10 +33,8 @@ bench/results/deploy_vs_ansible.json and a section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import runpy
 import statistics
@@ -54,7 +52,7 @@ from pgfortress.lab import LabState
 from pgfortress.secrets import SecretStore, write_file_atomically
 
 from ._figures import replace_section
-from ._lab import BenchError, ssh
+from ._lab import BenchError, run_context, say, ssh
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "deploy_vs_ansible.json"
@@ -89,10 +87,6 @@ class Run:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def ensure_ansible() -> Path:
@@ -542,17 +536,8 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
 
 
 def environment(rounds: int, noops: int, version: str) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared by all hosts",
+        **run_context(),
         "load_before": os.getloadavg()[0],
         "lab": LAB,
         "rounds": rounds,

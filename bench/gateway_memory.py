@@ -32,12 +32,9 @@ docs/benchmarks.md; the lab is taken down again, also when a step fails.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -50,8 +47,8 @@ from pgfortress.lab import LabState
 from tests.lab._api import migrate
 
 from ._figures import Figures, parse_wrk, replace_section
-from ._lab import BenchError, ssh
-from .gateway_vs_pgbench import LIMITS, READY, UNIT, deploy, say, tokens
+from ._lab import BenchError, deploy, run_context, say, ssh
+from .gateway_vs_pgbench import LIMITS, READY, UNIT, tokens
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gateway_memory.json"
@@ -314,17 +311,8 @@ def summarise(
 
 
 def environment(state: LabState, seconds: int) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared by all hosts",
+        **run_context(),
         "lab": state.name,
         "concurrency": CONCURRENCY,
         "segment_seconds": seconds,

@@ -37,12 +37,9 @@ the bench checks in the journal that both workers count in shared memory.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -61,7 +58,7 @@ from pgfortress.lab import LabState
 from tests.lab._api import migrate
 
 from ._figures import Figures, median_of, parse_pgbench, parse_wrk, replace_section
-from ._lab import BenchError, ssh
+from ._lab import BenchError, apt_install, deploy, run_context, say, ssh
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gateway_vs_pgbench.json"
@@ -119,21 +116,6 @@ class GatewayRun:
     figures: Figures
     cpu_cores: float
     rss_mib: float
-
-
-def deploy(state: LabState, script: str, *extra: str) -> None:
-    env = os.environ | {"PGFORTRESS_LAB": state.name, "PYTHONUNBUFFERED": "1"}
-    pyinfra = Path(sys.executable).parent / "pyinfra"
-    argv = [str(pyinfra), "-y", *extra, "inventories/lab.py", script]
-    result = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{script} failed:\n{(result.stdout + result.stderr)[-4000:]}")
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def read_sql() -> str:
@@ -200,19 +182,8 @@ def install_tools(state: LabState) -> None:
     """wrk on client1; pgbench on gw1, where it ships only in the server
     package, whose cluster is neither created nor started."""
     say("installing wrk on client1 and pgbench on gw1")
-    apt = (
-        "set -e; export DEBIAN_FRONTEND=noninteractive; "
-        "mkdir -p /etc/postgresql-common; "
-        "echo 'create_main_cluster = false' "
-        "> /etc/postgresql-common/createcluster.conf; "
-        "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
-        "chmod 755 /usr/sbin/policy-rc.d; "
-        "apt-get update -q >/dev/null; "
-        "apt-get install -y -q -o Dpkg::Options::=--force-confold {} >/dev/null; "
-        "rm -f /usr/sbin/policy-rc.d"
-    )
-    ssh(state, LOADGEN, apt.format("wrk") + "; command -v wrk")
-    ssh(state, PGBENCH_HOST, apt.format("postgresql-15") + f"; test -x {PGBENCH}")
+    ssh(state, LOADGEN, apt_install("wrk") + "; command -v wrk")
+    ssh(state, PGBENCH_HOST, apt_install("postgresql-15") + f"; test -x {PGBENCH}")
 
 
 def tokens(state: LabState) -> list[str]:
@@ -440,17 +411,8 @@ def summarise(
 
 
 def environment(state: LabState, seconds: int, rounds: int) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared by all hosts",
+        **run_context(),
         "lab": state.name,
         "concurrency": CONCURRENCY,
         "seconds_per_run": seconds,

@@ -36,11 +36,9 @@ Every lab host shares this machine's cores, so the figures are relative.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import json
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -63,7 +61,7 @@ from pgfortress.lab import LabState
 from tests.lab._api import migrate
 
 from ._figures import Figures, median_of, parse_pgbench, parse_wrk, replace_section
-from ._lab import BenchError, ssh
+from ._lab import BenchError, apt_install, deploy, run_context, say, ssh
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gateway_vs_postgraphile.json"
@@ -214,21 +212,6 @@ end
 """
 
 
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def deploy(state: LabState, script: str, *extra: str) -> None:
-    env = os.environ | {"PGFORTRESS_LAB": state.name, "PYTHONUNBUFFERED": "1"}
-    pyinfra = Path(sys.executable).parent / "pyinfra"
-    argv = [str(pyinfra), "-y", *extra, "inventories/lab.py", script]
-    result = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{script} failed:\n{(result.stdout + result.stderr)[-4000:]}")
-
-
 def read_sql(query: Query) -> str:
     """The gateway's SELECT for ``query``, with its bound values inlined."""
     request = parse_read(query.relation, list(query.params), {}, SCHEMA)
@@ -305,20 +288,9 @@ def set_up(state: LabState) -> None:
 def install(state: LabState, query_scripts: dict[str, str]) -> None:
     """wrk on client1, pgbench on gw1, Node and PostGraphile on gw2."""
     say("installing wrk, pgbench and nodejs on the lab hosts")
-    apt = (
-        "set -e; export DEBIAN_FRONTEND=noninteractive; "
-        "mkdir -p /etc/postgresql-common; "
-        "echo 'create_main_cluster = false' "
-        "> /etc/postgresql-common/createcluster.conf; "
-        "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d; "
-        "chmod 755 /usr/sbin/policy-rc.d; "
-        "timeout 600 apt-get update -q >/dev/null; "
-        "apt-get install -y -q -o Dpkg::Options::=--force-confold {} >/dev/null; "
-        "rm -f /usr/sbin/policy-rc.d"
-    )
-    ssh(state, LOADGEN, apt.format("wrk") + "; command -v wrk")
-    ssh(state, PGBENCH_HOST, apt.format("postgresql-15") + f"; test -x {PGBENCH}")
-    ssh(state, POSTGRAPHILE_HOST, apt.format("nodejs") + "; node --version")
+    ssh(state, LOADGEN, apt_install("wrk") + "; command -v wrk")
+    ssh(state, PGBENCH_HOST, apt_install("postgresql-15") + f"; test -x {PGBENCH}")
+    ssh(state, POSTGRAPHILE_HOST, apt_install("nodejs") + "; node --version")
     bundle = postgraphile_bundle()
     subprocess.run(
         state.ssh_argv(
@@ -575,17 +547,8 @@ def summarise_cell(
 
 
 def environment(seconds: int, rounds: int) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared by all hosts",
+        **run_context(),
         "lab": LAB,
         "seconds_per_run": seconds,
         "rounds": rounds,

@@ -34,10 +34,8 @@ of docs/benchmarks.md; the lab is taken down again, also when a step fails.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import runpy
 import statistics
@@ -53,7 +51,7 @@ from pgfortress import tls
 from pgfortress.lab import LabState
 
 from ._figures import replace_section
-from ._lab import BenchError
+from ._lab import BenchError, run_context, say
 from .deploy_vs_ansible import round_trips
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,10 +105,6 @@ class Run:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def parse_results(output: str) -> dict[str, int]:
@@ -324,17 +318,8 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
 
 
 def environment(rounds: int) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared by all hosts",
+        **run_context(),
         "lab": LAB,
         "sizes": list(SIZES),
         "rounds": rounds,
