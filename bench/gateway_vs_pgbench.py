@@ -118,26 +118,22 @@ class GatewayRun:
     rss_mib: float
 
 
-def read_sql() -> str:
-    """The gateway's SELECT for ``PATH``, with its bound values inlined."""
-    columns = {
-        "id": Column("id", "integer", nullable=False),
-        "name": Column("name", "text", nullable=False),
-    }
-    cache = SchemaCache("api", {"customers": Relation("customers", "table", columns)})
-    request = parse_read("customers", [("id", "eq.1")], {}, cache)
+def inline_read(
+    relation: str, params: list[tuple[str, str]], cache: SchemaCache
+) -> str:
+    """The gateway's SELECT for a GET on ``relation``, bound values inlined."""
+    request = parse_read(relation, params, {}, cache)
     query = build_read(request, cache, MAX_ROWS)
     pieces = query.sql.as_string(None).split("%s")
     if len(pieces) != len(query.params) + 1:
         raise BenchError("the gateway's SELECT has a % the benchmark cannot inline")
-    literals = [sql.Literal(value).as_string(None) for value in query.params]
     text = pieces[0]
-    for literal, piece in zip(literals, pieces[1:], strict=True):
-        text += literal + piece
+    for value, piece in zip(query.params, pieces[1:], strict=True):
+        text += sql.Literal(value).as_string(None) + piece
     return text
 
 
-def transaction_script() -> str:
+def transaction_around(select: str) -> str:
     """What the gateway sends per request (database.py ``run_as``), for pgbench."""
     return "\n".join(
         [
@@ -145,11 +141,25 @@ def transaction_script() -> str:
             'SET LOCAL ROLE "web_user";',
             f"SELECT set_config('request.jwt.claims', '{CLAIMS}', true);",
             f"SELECT set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true);",
-            read_sql() + ";",
+            select + ";",
             "COMMIT;",
             "",
         ]
     )
+
+
+def read_sql() -> str:
+    """The gateway's SELECT for ``PATH``, with its bound values inlined."""
+    columns = {
+        "id": Column("id", "integer", nullable=False),
+        "name": Column("name", "text", nullable=False),
+    }
+    cache = SchemaCache("api", {"customers": Relation("customers", "table", columns)})
+    return inline_read("customers", [("id", "eq.1")], cache)
+
+
+def transaction_script() -> str:
+    return transaction_around(read_sql())
 
 
 def set_up(state: LabState) -> None:
@@ -314,8 +324,9 @@ done
 """
 
 
-def sample_gateway(state: LabState, host: str) -> GatewaySample:
-    lines = ssh(state, host, SAMPLE.format(unit=UNIT)).split("\n")
+def sample_gateway(state: LabState, host: str, unit: str = UNIT) -> GatewaySample:
+    """CPU time and memory of every process of ``unit`` on ``host``, summed."""
+    lines = ssh(state, host, SAMPLE.format(unit=unit)).split("\n")
     at, ticks = float(lines[0]), int(lines[1])
     per_process = [[int(v) for v in line.split()] for line in lines[2:] if line]
     cpu = sum(ticks_used for ticks_used, _, _ in per_process) / ticks

@@ -50,10 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from pgfortress_gateway.grammar import parse_read
 from pgfortress_gateway.schema import Column, Relation, SchemaCache
-from pgfortress_gateway.sql import build_read
-from psycopg import sql
 
 from pgfortress import lab as labs
 from pgfortress import tls
@@ -62,6 +59,7 @@ from tests.lab._api import migrate
 
 from ._figures import Figures, median_of, parse_pgbench, parse_wrk, replace_section
 from ._lab import BenchError, apt_install, deploy, run_context, say, ssh
+from .gateway_vs_pgbench import inline_read, sample_gateway, transaction_around
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "gateway_vs_postgraphile.json"
@@ -84,10 +82,7 @@ LIMITS = {"per_subject": "10000000/minute", "per_address": "10000000/minute"}
 CONCURRENCIES = (1, 8, 32, 128)
 # db1 allows 100 connections; pgbench opens one per client.
 PGBENCH_MAX_CLIENTS = 64
-STATEMENT_TIMEOUT_MS = 10_000
-MAX_ROWS = 1000
 SUBJECTS = 512
-CLAIMS = '{"role":"web_user","sub":"bench"}'
 ORDERS = 300  # rows of customer 1 in api.orders; the page takes 100
 
 
@@ -214,30 +209,12 @@ end
 
 def read_sql(query: Query) -> str:
     """The gateway's SELECT for ``query``, with its bound values inlined."""
-    request = parse_read(query.relation, list(query.params), {}, SCHEMA)
-    built = build_read(request, SCHEMA, MAX_ROWS)
-    pieces = built.sql.as_string(None).split("%s")
-    if len(pieces) != len(built.params) + 1:
-        raise BenchError("the gateway's SELECT has a % the benchmark cannot inline")
-    text = pieces[0]
-    for value, piece in zip(built.params, pieces[1:], strict=True):
-        text += sql.Literal(value).as_string(None) + piece
-    return text
+    return inline_read(query.relation, list(query.params), SCHEMA)
 
 
 def transaction_script(query: Query) -> str:
-    """What the gateway sends per request (database.py ``run_as``), for pgbench."""
-    return "\n".join(
-        [
-            "BEGIN;",
-            'SET LOCAL ROLE "web_user";',
-            f"SELECT set_config('request.jwt.claims', '{CLAIMS}', true);",
-            f"SELECT set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true);",
-            read_sql(query) + ";",
-            "COMMIT;",
-            "",
-        ]
-    )
+    """The gateway's transaction for ``query``, for pgbench."""
+    return transaction_around(read_sql(query))
 
 
 def postgraphile_bundle() -> bytes:
@@ -426,26 +403,6 @@ def _rows(answer: Any, side: str) -> int:
     return len(found["nodes"]) if "nodes" in found else 1
 
 
-SAMPLE = r"""
-CG=/sys/fs/cgroup$(systemctl show -p ControlGroup --value {unit})
-date +%s.%N
-getconf CLK_TCK
-for P in $(cat $CG/cgroup.procs); do
-  CPU=$(cut -d')' -f2- /proc/$P/stat | awk '{{print $12 + $13}}')
-  RSS=$(awk '/^VmRSS:/ {{print $2}}' /proc/$P/status)
-  echo "$CPU $RSS"
-done
-"""
-
-
-def sample(state: LabState, host: str, unit: str) -> tuple[float, float, int]:
-    """(time, CPU seconds, RSS KiB) of every process of ``unit`` on ``host``."""
-    lines = ssh(state, host, SAMPLE.format(unit=unit)).split("\n")
-    at, ticks = float(lines[0]), int(lines[1])
-    rows = [[int(v) for v in line.split()] for line in lines[2:] if line]
-    return at, sum(r[0] for r in rows) / ticks, sum(r[1] for r in rows)
-
-
 def run_wrk(
     state: LabState, side: str, query: Query, concurrency: int, seconds: int
 ) -> dict[str, Any]:
@@ -455,7 +412,7 @@ def run_wrk(
         else (POSTGRAPHILE_HOST, POSTGRAPHILE_UNIT)
     )
     threads = min(2, concurrency)
-    before = sample(state, host, unit)
+    before = sample_gateway(state, host, unit)
     output = ssh(
         state,
         LOADGEN,
@@ -463,12 +420,12 @@ def run_wrk(
         f"-s {WORK}/{side}-{query.key}-{threads}.lua "
         + shlex.quote(url(state, side, query)),
     )
-    after = sample(state, host, unit)
+    after = sample_gateway(state, host, unit)
     figures = parse_wrk(output)
     return {
         **figures.as_dict(),
-        "cpu_cores": round((after[1] - before[1]) / (after[0] - before[0]), 3),
-        "rss_mib": round(after[2] / 1024, 1),
+        "cpu_cores": round((after.cpu_s - before.cpu_s) / (after.at - before.at), 3),
+        "rss_mib": round(after.rss_kib / 1024, 1),
     }
 
 
