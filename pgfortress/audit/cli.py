@@ -11,6 +11,7 @@ from typing import Any
 
 from ._errors import AuditError
 from .catalogue import CATALOGUE, Control, Coverage, coverage
+from .numbering import numbering_note
 from .report import render_html, render_junit, render_table
 from .results import CheckResult, Outcome, Status, summarise
 from .runner import declared_controls, find_checks, run_checks
@@ -96,6 +97,8 @@ def _audit(args: argparse.Namespace) -> int:
     results = run_checks(Path(args.inventory), checks, args.host, _progress)
     rows = summarise(results)
     print(render_table(rows), end="")
+    note = numbering_note(host_majors(results))
+    print(note)
     unmapped = Counter(r.outcome.value for r in results if not r.controls)
     if unmapped:
         # Such checks cannot change a control's status; say how they went,
@@ -107,8 +110,8 @@ def _audit(args: argparse.Namespace) -> int:
     broken = failed_without_control(results)
     for result in broken:
         print(f"  failed on {result.host}: {result.check}: {result.message}")
-    Path(args.junit).write_text(render_junit(rows, args.inventory))
-    Path(args.html).write_text(render_html(rows, args.inventory))
+    Path(args.junit).write_text(render_junit(rows, args.inventory, note))
+    Path(args.html).write_text(render_html(rows, args.inventory, note=note))
     print(f"wrote {args.junit} and {args.html}")
     failed = broken or any(row.status is Status.FAIL for row in rows)
     return 1 if failed else 0
@@ -117,3 +120,8 @@ def _audit(args: argparse.Namespace) -> int:
 def failed_without_control(results: Sequence[CheckResult]) -> list[CheckResult]:
     """Host checks that name no control and failed: they fail the audit too."""
     return [r for r in results if not r.controls and r.outcome is Outcome.FAILED]
+
+
+def host_majors(results: Sequence[CheckResult]) -> dict[str, int]:
+    """Each host's PostgreSQL major, as the checks that read it recorded it."""
+    return {r.host: r.postgres_major for r in results if r.postgres_major is not None}

@@ -15,6 +15,7 @@ import pytest
 
 from ._errors import AuditError
 from .catalogue import CATALOGUE
+from .numbering import MAJOR_PROPERTY
 from .results import CheckResult, Outcome
 
 __all__ = [
@@ -125,6 +126,7 @@ class ControlCollector:
             outcome=outcome,
             controls=controls_of(item),
             message=message,
+            postgres_major=_recorded_major(report),
         )
         self.results.append(result)
         if self._progress is not None:
@@ -133,6 +135,14 @@ class ControlCollector:
     def raise_usage_error(self) -> None:
         if self.usage_error:
             raise AuditError(self.usage_error)
+
+
+def _recorded_major(report: pytest.TestReport) -> int | None:
+    """The ``postgres_major`` a check recorded with ``record_property``, if any."""
+    for name, value in report.user_properties:
+        if name == MAJOR_PROPERTY and isinstance(value, int):
+            return value
+    return None
 
 
 def _param_suffix(item: Any) -> str:

@@ -62,8 +62,12 @@ def render_table(rows: Sequence[ControlResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_junit(rows: Sequence[ControlResult], inventory: str) -> str:
-    """JUnit XML: one test case per control, grouped in a suite per framework."""
+def render_junit(rows: Sequence[ControlResult], inventory: str, note: str = "") -> str:
+    """JUnit XML: one test case per control, grouped in a suite per framework.
+
+    ``note`` (whose numbering the ``cis:`` ids follow) becomes the ``cis``
+    suite's ``numbering`` property.
+    """
     root = ET.Element("testsuites", name=f"pgfortress audit of {inventory}")
     for framework in sorted({row.control.framework for row in rows}):
         mine = [row for row in rows if row.control.framework == framework]
@@ -77,6 +81,9 @@ def render_junit(rows: Sequence[ControlResult], inventory: str) -> str:
             errors="0",
             skipped=str(len(mine) - number[Status.PASS] - number[Status.FAIL]),
         )
+        if note and framework == "cis":
+            properties = ET.SubElement(suite, "properties")
+            ET.SubElement(properties, "property", name="numbering", value=note)
         for row in mine:
             case = ET.SubElement(
                 suite,
@@ -141,9 +148,16 @@ def _cell(row: ControlResult) -> str:
 
 
 def render_html(
-    rows: Sequence[ControlResult], inventory: str, when: datetime | None = None
+    rows: Sequence[ControlResult],
+    inventory: str,
+    when: datetime | None = None,
+    note: str = "",
 ) -> str:
-    """One self-contained HTML page: inline style, no script, no outside link."""
+    """One self-contained HTML page: inline style, no script, no outside link.
+
+    ``note`` (whose numbering the ``cis:`` ids follow) is printed under the
+    summary.
+    """
     stamp = (when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(
         f'<tr id="{html.escape(row.control.id)}"><td>{html.escape(row.control.id)}</td>'
@@ -152,12 +166,13 @@ def render_html(
         for row in rows
     )
     title = f"pgfortress audit of {inventory}"
+    numbering = f"<p>{html.escape(note)}.</p>\n" if note else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
         f"<body><h1>{html.escape(title)}</h1>\n"
-        f"<p>{stamp}. {html.escape(_summary_line(rows))}.</p>\n"
+        f"<p>{stamp}. {html.escape(_summary_line(rows))}.</p>\n{numbering}"
         "<table><thead><tr><th>control</th><th>status</th><th>title</th>"
         "<th>why</th></tr></thead><tbody>\n"
         f"{body}\n</tbody></table></body></html>\n"

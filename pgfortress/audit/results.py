@@ -37,6 +37,8 @@ class CheckResult:
     outcome: Outcome
     controls: tuple[str, ...]
     message: str = ""
+    # The host's PostgreSQL major, when this check read and recorded it.
+    postgres_major: int | None = None
 
 
 @dataclass(frozen=True)

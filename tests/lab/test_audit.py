@@ -1,6 +1,7 @@
 """End to end: ``pgfortress audit`` against a deployed lab host, then a weakened one.
 
-One lab with db1 only. PostgreSQL is deployed twice (the second run changes
+One lab with db1 only per platform: Debian 12 with PostgreSQL 15, then
+Debian 13 with PostgreSQL 17. PostgreSQL is deployed twice (the second run changes
 nothing), the audit must report every control of the catalogue with all the
 applicable ones passing; then the host is weakened on purpose, one fault at a
 time, the audit must fail exactly the controls that fault breaks, and a
@@ -18,17 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.audit import CATALOGUE, Coverage
+from pgfortress.audit.numbering import numbering_note
 from pgfortress.lab import LabState
+from pgfortress.lab.platforms import platform_named
 
+from ._platform_labs import platform_lab
 from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("audit")
-CONFIG_DIR = "/etc/postgresql/15/main"
+# Each platform on its own lab (the fixture is per module).
+LAB_NAMES = {"debian12": lab_name("audit"), "debian13": lab_name("audit13")}
 EXPECTED_STATUS = {
     Coverage.CHECKED: "pass",
     Coverage.NOT_APPLICABLE: "not applicable",
@@ -42,6 +45,11 @@ class Deployed:
     first: DeployRun
     second: DeployRun
 
+    @property
+    def config_dir(self) -> str:
+        major = platform_named(self.lab.platform).postgres_major
+        return f"/etc/postgresql/{major}/main"
+
 
 @dataclass(frozen=True)
 class AuditRun:
@@ -54,18 +62,19 @@ class AuditRun:
         return {cid for cid, status in self.statuses.items() if status == "fail"}
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[Deployed]:
-    state = labs.up(LAB_NAME, ["db1"])
-    try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
-        first = run_deploy(state, "deploys/postgres.py")
-        assert first.returncode == 0, first.output[-4000:]
-        second = run_deploy(state, "deploys/postgres.py")
-        assert second.returncode == 0, second.output[-4000:]
-        yield Deployed(state, first, second)
-    finally:
-        labs.down(LAB_NAME)
+def _deploy_twice(state: LabState) -> Deployed:
+    tls.init_ca(state.dir / "ca", f"pgfortress lab {state.name} CA")
+    first = run_deploy(state, "deploys/postgres.py")
+    assert first.returncode == 0, first.output[-4000:]
+    second = run_deploy(state, "deploys/postgres.py")
+    assert second.returncode == 0, second.output[-4000:]
+    return Deployed(state, first, second)
+
+
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def deployed(request: pytest.FixtureRequest) -> Iterator[Deployed]:
+    # The Debian 13 lab is made while the Debian 12 tests run.
+    yield from platform_lab(request, LAB_NAMES, ["db1"], _deploy_twice)
 
 
 def run_audit(lab: LabState, out: Path) -> AuditRun:
@@ -111,7 +120,7 @@ def test_second_deploy_changes_nothing(deployed: Deployed) -> None:
 
 
 def test_every_control_is_reported_and_the_applicable_ones_pass(
-    baseline: AuditRun,
+    deployed: Deployed, baseline: AuditRun
 ) -> None:
     assert baseline.returncode == 0, baseline.output[-6000:]
     assert set(baseline.statuses) == {entry.id for entry in CATALOGUE}
@@ -123,6 +132,11 @@ def test_every_control_is_reported_and_the_applicable_ones_pass(
         assert f"\n{entry.id} " in baseline.output
     assert "[  1/" in baseline.output, "no progress lines"
     assert "host checks naming no control: " in baseline.output
+    # The cis: numbers are the PostgreSQL 15 benchmark's; a PostgreSQL 17 host
+    # is named as running another major.
+    major = platform_named(deployed.lab.platform).postgres_major
+    assert f"\n{numbering_note({'db1': major})}\n" in baseline.output
+    assert ("db1 runs PostgreSQL 17" in baseline.output) == (major == 17)
 
 
 def test_the_html_report_is_one_self_contained_file(baseline: AuditRun) -> None:
@@ -132,17 +146,18 @@ def test_the_html_report_is_one_self_contained_file(baseline: AuditRun) -> None:
         assert outside not in baseline.html
 
 
-# (name, command that weakens db1, controls that must then fail)
+# (name, command that weakens db1, controls that must then fail); {config} is
+# the cluster's configuration directory on the lab's platform.
 WEAKENINGS = [
     pytest.param(
-        f"sed -i '0,/^local/s//host all all 127.0.0.1\\/32 trust\\n&/' "
-        f"{CONFIG_DIR}/pg_hba.conf && "
+        "sed -i '0,/^local/s//host all all 127.0.0.1\\/32 trust\\n&/' "
+        "{config}/pg_hba.conf && "
         "runuser -u postgres -- psql -X -q -c 'SELECT pg_reload_conf()'",
         {"cis:5.2", "devsec:postgres-14", "devsec:postgres-15"},
         id="trust-line-in-pg_hba",
     ),
     pytest.param(
-        f"chmod 0644 {CONFIG_DIR}/tls/server.key",
+        "chmod 0644 {config}/tls/server.key",
         {"cis:6.8", "devsec:postgres-10"},
         id="world-readable-server-key",
     ),
@@ -158,7 +173,7 @@ def test_a_weakened_host_fails_exactly_the_controls_it_breaks(
     should_fail: set[str],
 ) -> None:
     assert baseline.returncode == 0, "the unweakened host must pass first"
-    ssh(deployed.lab, "db1", weaken)
+    ssh(deployed.lab, "db1", weaken.format(config=deployed.config_dir))
     try:
         weakened = run_audit(deployed.lab, tmp_path)
     finally:

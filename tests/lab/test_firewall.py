@@ -1,6 +1,7 @@
 """End to end: the nftables host firewall on db1, gw1, client1 and cache1.
 
-One lab for the module. ``deploys/site.py`` runs twice with
+One lab per platform (Debian 12, then Debian 13). ``deploys/site.py`` runs
+twice with
 ``firewall_admin_networks`` naming the control machine (the lab's gateway
 address), so every host gets the firewall, db1 PostgreSQL too; the second
 run must change nothing. Reachability is then proved with plain TCP
@@ -24,13 +25,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
 from pgfortress.plan.firewall import RULES_FILE, render_nftables
 from pgfortress.plan.firewall_apply import STATE_FILE, firewall_script
 from pgfortress.spec.firewall import firewall_from_host_data
 
+from ._platform_labs import platform_lab
 from .conftest import (
     REPO,
     DeployRun,
@@ -43,7 +44,9 @@ from .conftest import (
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("fw")
+# Each platform on its own lab (the fixture is per module).
+LAB_NAMES = {"debian12": lab_name("fw"), "debian13": lab_name("fw13")}
+HOSTS = ["db1", "gw1", "client1", "cache1"]
 GATEWAY_PORT = 8443
 DIGEST = "nft -s list table inet pgfortress | sha256sum | cut -d ' ' -f 1"
 PROBE = """
@@ -89,19 +92,20 @@ class FirewallLab:
         return str(path)
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[FirewallLab]:
-    state = labs.up(LAB_NAME, ["db1", "gw1", "client1", "cache1"])
-    try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
-        done = FirewallLab(state, [])
-        for _ in range(2):
-            run = done.deploy("deploys/site.py")
-            assert run.returncode == 0, run.output[-4000:]
-            done.runs.append(run)
-        yield done
-    finally:
-        labs.down(LAB_NAME)
+def _deploy_twice(state: LabState) -> FirewallLab:
+    tls.init_ca(state.dir / "ca", f"pgfortress lab {state.name} CA")
+    done = FirewallLab(state, [])
+    for _ in range(2):
+        run = done.deploy("deploys/site.py")
+        assert run.returncode == 0, run.output[-4000:]
+        done.runs.append(run)
+    return done
+
+
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def deployed(request: pytest.FixtureRequest) -> Iterator[FirewallLab]:
+    # Four hosts a lab: one lab at a time (see _platform_labs.MAX_HOSTS_AHEAD).
+    yield from platform_lab(request, LAB_NAMES, HOSTS, _deploy_twice)
 
 
 def probe(lab: LabState, source: str, targets: list[tuple[str, int]]) -> dict[str, str]:

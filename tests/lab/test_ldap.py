@@ -1,6 +1,7 @@
 """End to end: people log in to PostgreSQL with their directory password.
 
-One lab (db1, ldap1). ``deploys/ldap.py`` installs slapd on ldap1 with the
+One lab (db1, ldap1) per platform: Debian 12, then Debian 13 (slapd and
+PostgreSQL 17 from trixie). ``deploys/ldap.py`` installs slapd on ldap1 with the
 lab inventory's two people, ``deploys/postgres.py`` gives db1 an ``ldap`` rule
 (LDAPS to ldap1, verified against the lab CA); each deploy runs twice and the
 second run changes nothing. Then people connect from the control machine.
@@ -20,6 +21,7 @@ from pgfortress import tls
 from pgfortress.lab import LabState
 from pgfortress.plan.ldap import parse_ldif
 
+from ._platform_labs import platform_lab
 from .conftest import (
     DeployRun,
     lab_name,
@@ -31,7 +33,8 @@ from .conftest import (
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("ldap")
+# Each platform on its own lab (the fixture is per module).
+LAB_NAMES = {"debian12": lab_name("ldap"), "debian13": lab_name("ldap13")}
 PEOPLE_DN = "ou=people,dc=pgfortress,dc=lab"
 DIRECTORY_CA = "/etc/ldap/pgfortress-directory-ca.crt"
 
@@ -66,27 +69,28 @@ def _deploy_twice(state: LabState, deploy: str) -> list[DeployRun]:
     return runs
 
 
-@pytest.fixture(scope="module")
-def deployed() -> Iterator[Deployed]:
-    state = labs.up(LAB_NAME, ["db1", "ldap1"])
-    try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
-        runs = {
-            "ldap": _deploy_twice(state, "deploys/ldap.py"),
-            "postgres": _deploy_twice(state, "deploys/postgres.py"),
-        }
-        # ada is in the directory; eve has a database role but no directory entry.
-        ssh(
-            state,
-            "db1",
-            "runuser -u postgres -- env -C / psql -X -q -v ON_ERROR_STOP=1 "
-            "-c 'CREATE ROLE directory_people NOLOGIN' "
-            "-c 'CREATE ROLE ada LOGIN IN ROLE directory_people' "
-            "-c 'CREATE ROLE eve LOGIN IN ROLE directory_people'",
-        )
-        yield Deployed(state, runs)
-    finally:
-        labs.down(LAB_NAME)
+def _deploy(state: LabState) -> Deployed:
+    tls.init_ca(state.dir / "ca", f"pgfortress lab {state.name} CA")
+    runs = {
+        "ldap": _deploy_twice(state, "deploys/ldap.py"),
+        "postgres": _deploy_twice(state, "deploys/postgres.py"),
+    }
+    # ada is in the directory; eve has a database role but no directory entry.
+    ssh(
+        state,
+        "db1",
+        "runuser -u postgres -- env -C / psql -X -q -v ON_ERROR_STOP=1 "
+        "-c 'CREATE ROLE directory_people NOLOGIN' "
+        "-c 'CREATE ROLE ada LOGIN IN ROLE directory_people' "
+        "-c 'CREATE ROLE eve LOGIN IN ROLE directory_people'",
+    )
+    return Deployed(state, runs)
+
+
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def deployed(request: pytest.FixtureRequest) -> Iterator[Deployed]:
+    # The Debian 13 lab is made while the Debian 12 tests run.
+    yield from platform_lab(request, LAB_NAMES, ["db1", "ldap1"], _deploy)
 
 
 def connect(

@@ -1,6 +1,7 @@
 """Faults on the lab: files PostgreSQL rejects, restarts, a stopped server.
 
-One lab with one database host for the whole module, deployed once. Each test
+One lab with one database host per platform (Debian 12 with PostgreSQL 15,
+then Debian 13 with PostgreSQL 17), deployed once. Each test
 breaks something on purpose through the role's own apply path (the deploys
 in ``tests/lab/deploys/`` hand it a broken file the inventory validation would
 have refused) or through the inventory (``--data``), checks what the server
@@ -19,32 +20,50 @@ from pathlib import Path
 
 import pytest
 
-from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
+from pgfortress.lab.platforms import platform_named
 
+from ._platform_labs import platform_lab
 from .conftest import BIN, REPO, DeployRun, lab_name, run_deploy, ssh, ssh_run
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("pf")
+# Each platform on its own lab (the fixture is per module).
+LAB_NAMES = {"debian12": lab_name("pf"), "debian13": lab_name("pf13")}
 PROBE = "pgfortress_probe"
-CONFIG = "/etc/postgresql/15/main"
-SERVICE = "postgresql@15-main"
-SERVER_LOG = "/var/log/postgresql/postgresql-15-main.log"
 SQL = "runuser -u postgres -- env -C / psql -X -A -t -F '|' -d postgres -c"
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[LabState]:
-    state = labs.up(LAB_NAME, ["db1"])
-    try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
-        first = run_deploy(state, "deploys/postgres.py")
-        assert first.returncode == 0, first.output[-4000:]
-        yield state
-    finally:
-        labs.down(LAB_NAME)
+@dataclass(frozen=True)
+class Cluster:
+    """Where db1's cluster lives: Debian's paths for the platform's major."""
+
+    config: str
+    service: str
+    server_log: str
+
+
+def cluster(lab: LabState) -> Cluster:
+    major = platform_named(lab.platform).postgres_major
+    return Cluster(
+        f"/etc/postgresql/{major}/main",
+        f"postgresql@{major}-main",
+        f"/var/log/postgresql/postgresql-{major}-main.log",
+    )
+
+
+def _deploy(state: LabState) -> LabState:
+    tls.init_ca(state.dir / "ca", f"pgfortress lab {state.name} CA")
+    first = run_deploy(state, "deploys/postgres.py")
+    assert first.returncode == 0, first.output[-4000:]
+    return state
+
+
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
+    # The Debian 13 lab is made while the Debian 12 tests run.
+    yield from platform_lab(request, LAB_NAMES, ["db1"], _deploy)
 
 
 @dataclass(frozen=True)
@@ -70,12 +89,13 @@ def server_state(lab: LabState) -> ServerState:
         "pg_postmaster_start_time() || '|' || current_setting('max_connections') "
         "|| '|' || current_setting('work_mem')"
     )
+    paths = cluster(lab)
     output = ssh(
         lab,
         "db1",
-        f"cd {CONFIG} && sha256sum pg_hba.conf conf.d/50-pgfortress.conf "
+        f"cd {paths.config} && sha256sum pg_hba.conf conf.d/50-pgfortress.conf "
         "tls/server.crt | cut -c1-64 && find . -name '*.pgf-candidate' | wc -l && "
-        f"grep -c 'ready to accept connections' {SERVER_LOG} && "
+        f"grep -c 'ready to accept connections' {paths.server_log} && "
         f'{SQL} "SELECT ({query}"',
     )
     hba, dropin, cert, candidates, starts, row = output.strip().splitlines()
@@ -143,7 +163,8 @@ def test_a_rejected_pg_hba_conf_is_never_live(lab: LabState, tmp_path: Path) -> 
     line = failure_line(run)
     assert line.startswith("db1: PostgreSQL rejects the new files: ")
     assert re.search(
-        f'{CONFIG}/pg_hba.conf:[0-9]+: invalid authentication method "scram-sha-257"',
+        f"{cluster(lab).config}/pg_hba.conf:[0-9]+: "
+        'invalid authentication method "scram-sha-257"',
         line,
     )
     assert "nothing was reloaded" in line
@@ -151,7 +172,8 @@ def test_a_rejected_pg_hba_conf_is_never_live(lab: LabState, tmp_path: Path) -> 
     assert (after.hba, after.rules) == (before.hba, before.rules)
     assert after.loaded == before.loaded, "the server was signalled"
     assert after.candidates == 0
-    ssh(lab, "db1", f"grep -q scram-sha-257 {CONFIG}/pg_hba.conf.pgf-rejected")
+    rejected = f"{cluster(lab).config}/pg_hba.conf.pgf-rejected"
+    ssh(lab, "db1", f"grep -q scram-sha-257 {rejected}")
     assert client_connects(lab, tmp_path).returncode == 0
     assert converge(lab).changed == []
 
@@ -197,13 +219,14 @@ def test_a_dry_run_shows_the_settings_diff_and_changes_nothing(
         before.started,
         0,
     )
-    assert "8MB" not in ssh(lab, "db1", f"cat {CONFIG}/conf.d/50-pgfortress.conf")
+    dropin = f"{cluster(lab).config}/conf.d/50-pgfortress.conf"
+    assert "8MB" not in ssh(lab, "db1", f"cat {dropin}")
 
 
 def test_a_stopped_server_is_started_then_changed(
     lab: LabState, tmp_path: Path
 ) -> None:
-    ssh(lab, "db1", f"systemctl stop {SERVICE}")
+    ssh(lab, "db1", f"systemctl stop {cluster(lab).service}")
     try:
         run = run_deploy(lab, "deploys/postgres.py", extra=WORK_MEM)
 
@@ -227,13 +250,14 @@ def test_a_stopped_server_never_gets_a_rejected_file(
     lab: LabState, tmp_path: Path
 ) -> None:
     before = server_state(lab)
-    ssh(lab, "db1", f"systemctl stop {SERVICE}")
+    ssh(lab, "db1", f"systemctl stop {cluster(lab).service}")
 
     run = run_deploy(lab, "tests/lab/deploys/broken_hba.py")
 
     assert run.returncode != 0
     assert "scram-sha-257" in failure_line(run)
-    assert ssh_run(lab, "db1", f"systemctl is-active {SERVICE}").returncode == 0
+    active = f"systemctl is-active {cluster(lab).service}"
+    assert ssh_run(lab, "db1", active).returncode == 0
     after = server_state(lab)
     assert (after.hba, after.rules, after.dropin) == (
         before.hba,
