@@ -4,13 +4,16 @@ Run as root from the repository (it boots lab hosts)::
 
     sudo .venv/bin/python -m bench.gateway_vs_pgbench
 
-One run brings up lab ``bgw`` (db1, gw1, gw2, gw3, cache1, client1), deploys
-the database and a Redis, and the gateway three ways (``VARIANTS``: one
-process with its counters in memory, as shipped; two workers with counters in
-Redis, as several gateway hosts share them; two workers with counters in the
-memory they share), measures, writes
+One run brings up lab ``bgw`` (``--lab`` for another name: db1, gw1, gw2,
+gw3, cache1, client1), deploys the database and a Redis, and the gateway
+three ways (``VARIANTS``: one process with its counters in memory, as
+shipped; two workers with counters in Redis, as several gateway hosts share
+them; two workers with counters in the memory they share), measures, writes
 bench/results/gateway_vs_pgbench.json and its section of docs/benchmarks.md,
-and takes the lab down again, also when something fails.
+and takes the lab down again, also when something fails (``--keep`` leaves it
+up, and a later run with the same ``--lab`` uses it again). Each timed run
+also reads the CPU of every lab host and unit from their cgroups
+(``_cgroupcpu.py``): the machine's CPU per request, by where it was spent.
 
 What is compared, each with 32 connections:
 
@@ -40,6 +43,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -55,8 +59,10 @@ from psycopg import sql
 from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
+from pgfortress.lab.cgroups import machine_cgroups
 from tests.lab._api import migrate
 
+from . import _cgroupcpu as cgcpu
 from ._figures import Figures, median_of, parse_pgbench, parse_wrk, replace_section
 from ._lab import BenchError, apt_install, deploy, run_context, say, ssh
 
@@ -116,6 +122,15 @@ class GatewayRun:
     figures: Figures
     cpu_cores: float
     rss_mib: float
+    machine_us: dict[str, float]  # machine CPU per request, by part
+    load: float  # the machine's 1-minute load average at the end
+
+
+@dataclass(frozen=True)
+class PgbenchRun:
+    figures: Figures
+    machine_us: dict[str, float]
+    load: float
 
 
 def inline_read(
@@ -163,7 +178,8 @@ def transaction_script() -> str:
 
 
 def set_up(state: LabState) -> None:
-    tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB} CA")
+    if not (state.dir / "ca" / "ca.crt").exists():  # a kept lab has its CA
+        tls.init_ca(state.dir / "ca", f"pgfortress lab {state.name} CA")
     say("deploys/site.py and deploys/redis.py")
     deploy(state, "deploys/site.py")
     deploy(state, "deploys/redis.py")
@@ -335,34 +351,107 @@ def sample_gateway(state: LabState, host: str, unit: str = UNIT) -> GatewaySampl
     return GatewaySample(at, cpu, rss, hwm)
 
 
+def _cgroup2(machine: str) -> Path:
+    """The host's cgroup in the cgroup2 tree (the one with cpu.stat)."""
+    for group in machine_cgroups(machine):
+        if (group / "cpu.stat").exists():
+            return group
+    raise BenchError(f"no cgroup2 cpu.stat for {machine}")
+
+
+def _cgroup2_root(group: Path) -> Path:
+    """The mount point of the cgroup2 tree ``group`` is in."""
+    while (group.parent / "cgroup.procs").exists():
+        group = group.parent
+    return group
+
+
+def machine_reading(state: LabState) -> cgcpu.Usage:
+    """Each lab host's and unit's CPU so far, and the whole machine's."""
+    groups = {name: _cgroup2(host.machine) for name, host in state.hosts.items()}
+    return cgcpu.read_usage(_cgroup2_root(next(iter(groups.values()))), groups)
+
+
+SERVING = "serving host"
+# Per role, so that a gateway run and the pgbench run line up.
+ROLE_UNITS = {
+    "pgfortress-gateway": f"{SERVING}: gateway service",
+    "systemd-journald": f"{SERVING}: journald",
+    # Commands over SSH stay in sshd's cgroup when no login session is made.
+    "ssh.service": f"{SERVING}: SSH sessions (pgbench)",
+    "user.slice": f"{SERVING}: SSH sessions (pgbench)",
+}
+
+
+def machine_per_request(
+    state: LabState, used: cgcpu.Usage, serving: str, requests: int
+) -> dict[str, float]:
+    """Machine CPU of one run per request, by part: the serving host's units,
+    db1's PostgreSQL, client1's wrk, the other lab hosts, the rest."""
+    units = {
+        serving: ROLE_UNITS,
+        "db1": {"system-postgresql": "db1: postgres"},
+        LOADGEN: {
+            "ssh.service": f"{LOADGEN}: SSH sessions (wrk)",
+            "user.slice": f"{LOADGEN}: SSH sessions (wrk)",
+        },
+    }
+    parts = cgcpu.breakdown(used, state.hosts, units)
+    folded: dict[str, int] = {}
+    for label, value in parts.items():
+        if label == f"{serving} other":
+            label = f"{SERVING}: other"
+        elif label.endswith(" other") and label.split()[0] not in ("db1", LOADGEN):
+            label = "other lab hosts (idle)"
+        elif label.endswith(" other"):
+            label = label.replace(" other", ": other")
+        folded[label] = folded.get(label, 0) + value
+    return cgcpu.per_request_us(folded, requests)
+
+
 def run_wrk(state: LabState, seconds: int, host: str) -> GatewayRun:
     before = sample_gateway(state, host)
+    reading = machine_reading(state)
     output = ssh(
         state,
         LOADGEN,
         f"wrk -t{WRK_THREADS} -c{CONCURRENCY} -d{seconds}s --latency "
         f"-s {WORK}/tokens.lua " + shlex.quote(gateway_url(state, host)),
     )
+    used = cgcpu.delta(reading, machine_reading(state))
     after = sample_gateway(state, host)
     figures = parse_wrk(output)
     cores = (after.cpu_s - before.cpu_s) / (after.at - before.at)
-    return GatewayRun(figures, round(cores, 3), round(after.rss_kib / 1024, 1))
+    return GatewayRun(
+        figures,
+        round(cores, 3),
+        round(after.rss_kib / 1024, 1),
+        machine_per_request(state, used, host, figures.requests),
+        os.getloadavg()[0],
+    )
 
 
-def run_pgbench(state: LabState, seconds: int) -> Figures:
+def run_pgbench(state: LabState, seconds: int) -> PgbenchRun:
     db = state.hosts["db1"].address
     conninfo = (
         f"host={db} dbname=app user=authenticator sslmode=verify-full "
         f"sslrootcert={WORK}/ca.crt passfile={WORK}/pgpass"
     )
+    reading = machine_reading(state)
     output = ssh(
         state,
         PGBENCH_HOST,
         f"cd {WORK} && rm -f pgb.* && {PGBENCH} -n -f txn.sql -c {CONCURRENCY} "
         f"-j 2 -T {seconds} -M prepared -l --log-prefix=pgb {shlex.quote(conninfo)}",
     )
+    used = cgcpu.delta(reading, machine_reading(state))
     log = ssh(state, PGBENCH_HOST, f"cat {WORK}/pgb.*")
-    return parse_pgbench(output, log.splitlines())
+    figures = parse_pgbench(output, log.splitlines())
+    return PgbenchRun(
+        figures,
+        machine_per_request(state, used, PGBENCH_HOST, figures.requests),
+        os.getloadavg()[0],
+    )
 
 
 def measure(state: LabState, seconds: int, rounds: int) -> dict[str, Any]:
@@ -370,7 +459,7 @@ def measure(state: LabState, seconds: int, rounds: int) -> dict[str, Any]:
     for variant in VARIANTS:
         say(f"warm-up: 5 s of wrk against {variant.host} (not counted)")
         run_wrk(state, 5, variant.host)
-    ceiling: list[Figures] = []
+    ceiling: list[PgbenchRun] = []
     served: dict[str, list[GatewayRun]] = {v.host: [] for v in VARIANTS}
     for number in range(1, rounds + 1):
         ceiling.append(run_pgbench(state, seconds))
@@ -379,6 +468,15 @@ def measure(state: LabState, seconds: int, rounds: int) -> dict[str, Any]:
             served[variant.host].append(run_wrk(state, seconds, variant.host))
             say(f"round {number} {variant.host}: {served[variant.host][-1]}")
     return summarise(ceiling, served)
+
+
+def median_parts(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each part over runs (a part missing from a run counts 0)."""
+    labels = sorted({label for run in runs for label in run})
+    return {
+        label: round(statistics.median(run.get(label, 0.0) for run in runs), 1)
+        for label in labels
+    }
 
 
 def _gateway_summary(
@@ -396,8 +494,15 @@ def _gateway_summary(
         "median": served.as_dict(),
         "cpu_cores_median": sorted(r.cpu_cores for r in runs)[len(runs) // 2],
         "rss_mib_end": runs[-1].rss_mib,
+        "machine_us_per_request": median_parts([r.machine_us for r in runs]),
         "runs": [
-            {**r.figures.as_dict(), "cpu_cores": r.cpu_cores, "rss_mib": r.rss_mib}
+            {
+                **r.figures.as_dict(),
+                "cpu_cores": r.cpu_cores,
+                "rss_mib": r.rss_mib,
+                "machine_us_per_request": r.machine_us,
+                "load_average": r.load,
+            }
             for r in runs
         ],
         "ratio": round(served.requests_per_s / ceiling.requests_per_s, 3),
@@ -405,8 +510,9 @@ def _gateway_summary(
 
 
 def summarise(
-    ceiling: list[Figures], served: dict[str, list[GatewayRun]]
+    ceiling_runs: list[PgbenchRun], served: dict[str, list[GatewayRun]]
 ) -> dict[str, Any]:
+    ceiling = [run.figures for run in ceiling_runs]
     pgbench = median_of(ceiling)
     if pgbench.failures:
         raise BenchError(f"pgbench: {pgbench.failures} failed transactions")
@@ -414,7 +520,17 @@ def summarise(
     return {
         "pgbench": {
             "median": pgbench.as_dict(),
-            "runs": [r.as_dict() for r in ceiling],
+            "machine_us_per_request": median_parts(
+                [r.machine_us for r in ceiling_runs]
+            ),
+            "runs": [
+                {
+                    **r.figures.as_dict(),
+                    "machine_us_per_request": r.machine_us,
+                    "load_average": r.load,
+                }
+                for r in ceiling_runs
+            ],
         },
         "gateways": gateways,
         "ratio": max(g["ratio"] for g in gateways),
@@ -445,6 +561,45 @@ the same machine and shares its cores, so figures from different machines or
 from a busy machine are not comparable; medians of interleaved runs are given
 to damp the noise, and a section says when a figure is noisy.
 """
+
+
+PART_ORDER = [
+    f"{SERVING}: gateway service",
+    f"{SERVING}: journald",
+    f"{SERVING}: SSH sessions (pgbench)",
+    f"{SERVING}: other",
+    "db1: postgres",
+    "db1: other",
+    f"{LOADGEN}: SSH sessions (wrk)",
+    f"{LOADGEN}: other",
+    "other lab hosts (idle)",
+    "rest of the machine",
+    "whole machine",
+]
+
+
+def cpu_table(results: dict[str, Any]) -> str:
+    """Machine CPU per request (µs, medians of the rounds), by part."""
+    columns = [("pgbench", results["pgbench"])] + [
+        (gw["host"], gw) for gw in results["gateways"]
+    ]
+    rows = [
+        "| µs of CPU per request | " + " | ".join(n for n, _ in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for part in PART_ORDER:
+        # round(): readings a few µs apart may leave a small negative rest.
+        cells = [
+            str(round(c.get("machine_us_per_request", {}).get(part, 0.0)))
+            for _, c in columns
+        ]
+        name = f"**{part}**" if part == "whole machine" else part
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    loads = [
+        "/".join(f"{run['load_average']:.1f}" for run in c["runs"]) for _, c in columns
+    ]
+    rows.append("| load average (1 min) after each round | " + " | ".join(loads) + " |")
+    return "\n".join(rows)
 
 
 def section(results: dict[str, Any]) -> str:
@@ -490,6 +645,15 @@ requests/s of pgbench/{hosts.replace(", ", "/")}: {"; ".join(per_round)}.
 **Best ratio gateway / pgbench: {results["ratio"]:.2f}** (required ≥ 0.35,
 goal 0.6).
 
+Where the machine's CPU went, per request (or pgbench transaction), medians
+of the rounds. Read from each lab host's cgroup (`cpu.stat` usage, before
+and after each timed run): "serving host" is the gateway host under load
+(gw1 for pgbench, which runs there in an SSH session), its journald takes
+the audit lines; "rest of the machine" is everything outside this lab's
+hosts (kernel threads, the control machine, other work on it at the time):
+
+{cpu_table(results)}
+
 How it is measured: wrk runs on client1, where the gateway's clients stand,
 with 32 connections, and calls `{env["request"]}` over HTTPS on each gateway
 host in turn with `web_user` tokens of {env["subjects"]} subjects, cycled per
@@ -527,11 +691,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seconds", type=int, default=20, help="per timed run")
     parser.add_argument("--rounds", type=int, default=2, help="of each side")
+    parser.add_argument("--lab", default=LAB, help=f"lab name (default {LAB})")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the lab up (a later run with the same --lab reuses it)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         parser.error("the lab needs root: run it with sudo")
-    say(f"bringing up lab {LAB}")
-    state = labs.up(LAB, HOSTS)
+    lab = args.lab
+    say(f"bringing up lab {lab}")
+    state = labs.up(lab, HOSTS)
     try:
         set_up(state)
         install_tools(state)
@@ -545,8 +716,11 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(state, args.seconds, args.rounds)
         results["environment"] = environment(state, args.seconds, args.rounds)
     finally:
-        say(f"taking lab {LAB} down")
-        labs.down(LAB)
+        if args.keep:
+            say(f"lab {lab} left up: pgfortress lab down --name {lab}")
+        else:
+            say(f"taking lab {lab} down")
+            labs.down(lab)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     write_doc(results)
