@@ -41,7 +41,8 @@ from tests.lab.conftest import REPO, DeployRun, lab_name, run_deploy, ssh
 
 from ._client import ClientHost
 
-LAB_NAME = lab_name("atk")
+# The whole suite once per platform, one lab after the other.
+LAB_NAMES = {"debian12": lab_name("atk"), "debian13": lab_name("atk13")}
 AUDIENCE = "pgfortress-attack-suite"
 ISSUER = "https://idp.attack.test"
 KID = "attack-1"
@@ -213,11 +214,12 @@ def _policy_with_client_certificates(state: LabState) -> list[dict[str, Any]]:
     return [certificate_only, *rules]
 
 
-@pytest.fixture(scope="package")
-def target() -> Iterator[Target]:
-    state = labs.up(LAB_NAME, ["db1", "gw1", "client1"])
+@pytest.fixture(scope="package", params=list(LAB_NAMES))
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    platform, name = request.param, LAB_NAMES[request.param]
+    state = labs.up(name, ["db1", "gw1", "client1"], platform=platform)
     try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
+        tls.init_ca(state.dir / "ca", f"pgfortress lab {name} CA")
         policy = json.dumps(_policy_with_client_certificates(state))
         admin = [f"{state.gateway}/32", f"{state.gateway6}/128"]
         # The identity provider on client1 answers gw1 only (pyinfra's --data
@@ -264,4 +266,4 @@ def target() -> Iterator[Target]:
         client.put("/root/lab-ca.crt", (state.dir / "ca" / "ca.crt").read_text())
         yield Target(state, key, runs, client)
     finally:
-        labs.down(LAB_NAME)
+        labs.down(name)

@@ -147,9 +147,10 @@ def _statement_text(entry: str) -> str:
 
 
 # Records in which a payload may appear: the bound parameters of a statement,
-# and a bound value that its column's type refused.
+# and a bound value that its column's type refused. PostgreSQL 15 writes
+# "DETAIL:  parameters: $1 = ...", 16 and later "DETAIL:  Parameters: ...".
 _VALUE_RECORD = re.compile(
-    r"(DETAIL|CONTEXT):\s+(parameters|unnamed portal parameter)|"
+    r"(DETAIL|CONTEXT):\s+([Pp]arameters|unnamed portal parameter)|"
     r"ERROR:\s+(invalid input|value too long|malformed|invalid byte|"
     r"value \".*\" is out of range|numeric field overflow)",
 )

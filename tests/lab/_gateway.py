@@ -4,7 +4,13 @@ The database side is the real thing: db1 hardened by deploys/site.py with the
 roles of specs/lab.yml, tables created by the migrator. The gateway runs here,
 as its own process under uvicorn on loopback, the way it runs on a gateway
 host; it logs in as the authenticator with verify-full against the lab CA.
-Each test module serving one gives it its own lab name.
+One served gateway per platform (db1 on Debian 12 with PostgreSQL 15, on
+Debian 13 with PostgreSQL 17) is shared by the modules that call it
+(test_gateway.py and test_gateway_clients.py, through the ``served_gateway``
+fixture of conftest.py): it is set up for the first of them and taken down
+after the last, so each platform's lab and deploy happen once per run. Their
+tests leave the tables as they found them (each writes and removes rows of
+its own ids), so either module may run first.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +34,15 @@ import jwt
 from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
+from pgfortress.lab.platforms import DEFAULT_PLATFORM
 
 from ._api import migrate
-from .conftest import run_deploy
+from .conftest import lab_name, run_deploy
 
-__all__ = ["SECRET", "Gateway", "serve_gateway", "token"]
+__all__ = ["LAB_NAMES", "SECRET", "Gateway", "GatewayPool", "serve_gateway", "token"]
+
+# The served gateway's lab on each platform.
+LAB_NAMES = {"debian12": lab_name("gw"), "debian13": lab_name("gw13")}
 
 SECRET = "lab-only-hs256-secret-of-at-least-32-bytes!"
 
@@ -59,10 +70,13 @@ def token(role: str = "web_user", **claims: Any) -> str:
 
 
 @contextlib.contextmanager
-def serve_gateway(lab_name: str, workdir: Path) -> Iterator[Gateway]:
-    """Bring up lab ``lab_name`` with db1 and the API app, serve the gateway
-    from here until the block ends, then stop it and take the lab down."""
-    state = labs.up(lab_name, ["db1"])
+def serve_gateway(
+    lab_name: str, workdir: Path, platform: str = DEFAULT_PLATFORM
+) -> Iterator[Gateway]:
+    """Bring up lab ``lab_name`` with db1 (on ``platform``) and the API app,
+    serve the gateway from here until the block ends, then stop it and take
+    the lab down."""
+    state = labs.up(lab_name, ["db1"], platform=platform)
     process: subprocess.Popen[str] | None = None
     try:
         tls.init_ca(state.dir / "ca", f"pgfortress lab {lab_name} CA")
@@ -88,6 +102,41 @@ def serve_gateway(lab_name: str, workdir: Path) -> Iterator[Gateway]:
             process.terminate()
             process.wait(timeout=15)
         labs.down(lab_name)
+
+
+class GatewayPool:
+    """Served gateways by platform, each kept up while modules still need it.
+
+    ``users`` counts, per platform, the test modules of this run that will
+    lease it; the gateway and its lab go down when the last lease ends (or
+    when the pool closes, whatever is still up)."""
+
+    def __init__(self, users: Counter[str], workdir: Callable[[str], Path]) -> None:
+        self._users = users
+        self._workdir = workdir
+        self._open: dict[str, tuple[contextlib.ExitStack, Gateway]] = {}
+
+    @contextlib.contextmanager
+    def lease(self, platform: str) -> Iterator[Gateway]:
+        try:
+            if platform not in self._open:
+                stack = contextlib.ExitStack()
+                with stack:
+                    served = stack.enter_context(
+                        serve_gateway(
+                            LAB_NAMES[platform], self._workdir(platform), platform
+                        )
+                    )
+                    self._open[platform] = (stack.pop_all(), served)
+            yield self._open[platform][1]
+        finally:
+            self._users[platform] -= 1
+            if self._users[platform] <= 0 and platform in self._open:
+                self._open.pop(platform)[0].close()
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1][0].close()
 
 
 def _free_port() -> int:

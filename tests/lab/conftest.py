@@ -10,13 +10,19 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pgfortress.lab import LabState
+from pgfortress.lab.platforms import PLATFORMS
+
+if TYPE_CHECKING:
+    from ._gateway import Gateway, GatewayPool
 
 REPO = Path(__file__).resolve().parents[2]
 # Lab names are stable so their apt caches are reused from run to run; a
@@ -185,3 +191,35 @@ def run_host_checks(
         check=False,
     )
     return HostChecks(result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def gateway_pool(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayPool]:
+    """The served gateways of this run, one per platform, shared by modules."""
+    from ._gateway import GatewayPool  # it imports this module
+
+    leases = {
+        (item.path, str(item.callspec.params["served_gateway"]))
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and "served_gateway" in item.fixturenames
+    }
+    pool = GatewayPool(
+        Counter(platform for _, platform in leases),
+        lambda platform: tmp_path_factory.mktemp(f"gateway-{platform}"),
+    )
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture(scope="module", params=list(PLATFORMS))
+def served_gateway(
+    request: pytest.FixtureRequest, gateway_pool: GatewayPool
+) -> Iterator[Gateway]:
+    """The gateway served from here against db1 of the platform's lab
+    (see :mod:`._gateway`), set up once for all the modules that use it."""
+    with gateway_pool.lease(request.param) as served:
+        yield served

@@ -2,32 +2,30 @@
 
 The setup (db1 hardened, the API app migrated, the gateway served from here
 under uvicorn on loopback) lives in :mod:`._gateway`; these tests call it
-with plain HTTP requests, as curl would.
+with plain HTTP requests, as curl would. They run once per platform: db1 on
+Debian 12 (PostgreSQL 15), then on Debian 13 (PostgreSQL 17).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import httpx
 import jwt
 import pytest
 
 from ._api import EVENTS, migrate
-from ._gateway import SECRET, Gateway, serve_gateway, token
-from .conftest import lab_name
+from ._gateway import SECRET, Gateway, token
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("gw")
-
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with serve_gateway(LAB_NAME, tmp_path_factory.mktemp("gateway")) as running:
-        yield running
+def gateway(served_gateway: Gateway) -> Gateway:
+    """db1 on Debian 12, then on Debian 13; the lab is shared with the other
+    module that calls the served gateway (see :mod:`._gateway`)."""
+    return served_gateway
 
 
 def test_a_token_reads_a_table_through_https(gateway: Gateway) -> None:

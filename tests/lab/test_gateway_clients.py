@@ -5,7 +5,8 @@ postgrest-py (PyPI ``postgrest``) runs in this process; postgrest-js (npm
 Both talk HTTPS to the gateway served from here by :mod:`._gateway`, trust
 only the lab CA, and go through select, filters, order, count, embedding,
 insert, update, delete and rpc. Each client writes its own row ids, so the
-order of the tests does not matter.
+order of the tests does not matter. They run once per platform: db1 on
+Debian 12 (PostgreSQL 15), then on Debian 13 (PostgreSQL 17).
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ import httpx
 import pytest
 from postgrest import APIError, CountMethod, SyncPostgrestClient
 
-from ._gateway import Gateway, serve_gateway, token
-from .conftest import lab_name
+from ._gateway import Gateway, token
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("gwc")
 HERE = Path(__file__).resolve().parent
 # Installed outside the work tree so no node_modules is ever committed; the
 # pinned version is the one these tests were written against.
@@ -36,9 +35,10 @@ NPM_PREFIX = Path(os.environ.get("PGFORTRESS_NPM_CACHE", "/var/cache/pgfortress/
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with serve_gateway(LAB_NAME, tmp_path_factory.mktemp("gateway")) as running:
-        yield running
+def gateway(served_gateway: Gateway) -> Gateway:
+    """db1 on Debian 12, then on Debian 13; the lab is shared with the other
+    module that calls the served gateway (see :mod:`._gateway`)."""
+    return served_gateway
 
 
 @pytest.fixture

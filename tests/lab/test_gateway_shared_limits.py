@@ -4,7 +4,8 @@ db1 (deploys/site.py), cache1 (deploys/redis.py), gw1 and gw2
 (deploys/gateway.py, two worker processes each) with a per-subject limit of
 5 a minute: a subject that used its 5 requests on gw1 is refused on gw2, while
 another subject is not. The workers of one gateway share the counters the
-same way, and report to the one metrics listener of their gateway.
+same way, and report to the one metrics listener of their gateway. All of it
+runs on Debian 12 and on Debian 13 (each its own Redis and Python).
 """
 
 from __future__ import annotations
@@ -28,16 +29,20 @@ from .conftest import DeployRun, lab_name, run_deploy, ssh_run
 
 pytestmark = pytest.mark.lab
 
-LAB_NAME = lab_name("gwr")
+# One lab per platform, one after the other (the fixture is per module).
+LAB_NAMES = {"debian12": lab_name("gwr"), "debian13": lab_name("gwr13")}
 WORKERS = ["--data", "gateway_workers=2"]
 UNIT = "pgfortress-gateway"
 
 
-@pytest.fixture(scope="module")
-def shared() -> Iterator[tuple[LabState, list[DeployRun]]]:
-    state = labs.up(LAB_NAME, ["db1", "gw1", "gw2", "cache1"])
+@pytest.fixture(scope="module", params=list(LAB_NAMES))
+def shared(
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[LabState, list[DeployRun]]]:
+    platform, name = request.param, LAB_NAMES[request.param]
+    state = labs.up(name, ["db1", "gw1", "gw2", "cache1"], platform=platform)
     try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB_NAME} CA")
+        tls.init_ca(state.dir / "ca", f"pgfortress lab {name} CA")
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("PGFORTRESS_LAB_RATE", "5/minute")
             runs = [run_deploy(state, "deploys/site.py")]
@@ -48,7 +53,7 @@ def shared() -> Iterator[tuple[LabState, list[DeployRun]]]:
             assert run.returncode == 0, run.output[-4000:]
         yield state, runs
     finally:
-        labs.down(LAB_NAME)
+        labs.down(name)
 
 
 def _get(state: LabState, gateway: str, subject: str) -> int:
