@@ -3,8 +3,8 @@
 Inventory data read: ``gateway_database`` (host, dbname, user,
 password_secret), ``gateway_api``, ``gateway_listen``, ``gateway_port``,
 ``gateway_ca_dir``, ``gateway_cors_origins``, ``gateway_limits``,
-``gateway_allowed_networks``, ``pgfortress_secrets_dir`` (see
-docs/reference/gateway.md).
+``gateway_allowed_networks``, ``gateway_start``, ``pgfortress_secrets_dir``
+(see docs/reference/gateway.md).
 
 What changes on the host: ``python3-venv`` is installed; a system user
 ``pgfortress-gw``; a wheelhouse built on the control machine is uploaded to
@@ -104,6 +104,16 @@ def gateway() -> None:
         dest=LAYOUT.unit,
         mode="644",
     )
+    if not spec.start:
+        # An image bake: everything in place and enabled, nothing running.
+        systemd.service(
+            name="Gateway enabled, not started (gateway_start: false)",
+            service=LAYOUT.service,
+            running=False,
+            enabled=True,
+            daemon_reload=unit.changed,
+        )
+        return
     systemd.service(
         name="Gateway running and enabled",
         service=LAYOUT.service,

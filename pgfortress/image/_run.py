@@ -31,9 +31,12 @@ DEPLOY_TIMEOUT = 1200
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _env(state: LabState, stage: str, work: Path, roles: str | None) -> dict[str, str]:
+def _env(
+    state: LabState, stage: str, work: Path, roles: str | None, role: str
+) -> dict[str, str]:
     env = os.environ | {
         "PGFORTRESS_LAB": state.name,
+        "PGFORTRESS_IMAGE_ROLE": role,
         "PGFORTRESS_IMAGE_STAGE": stage,
         "PGFORTRESS_IMAGE_WORK": str(work),
         "PYTHONUNBUFFERED": "1",
@@ -54,14 +57,19 @@ class DeployOutcome:
 
 
 def deploy(
-    state: LabState, deploy_file: Path, stage: str, work: Path, roles: str | None
+    state: LabState,
+    deploy_file: Path,
+    stage: str,
+    work: Path,
+    roles: str | None,
+    role: str = "db",
 ) -> DeployOutcome:
     """``pyinfra -y <image inventory> <deploy>``; fails naming the deploy."""
     argv = [str(BIN / "pyinfra"), "-y", str(INVENTORY), str(deploy_file)]
     try:
         result = subprocess.run(
             argv,
-            env=_env(state, stage, work, roles),
+            env=_env(state, stage, work, roles, role),
             capture_output=True,
             text=True,
             timeout=DEPLOY_TIMEOUT,
@@ -102,6 +110,16 @@ class AuditOutcome:
             counted[status] = counted.get(status, 0) + 1
         return dict(sorted(counted.items()))
 
+    def unnamed_counts(self) -> dict[str, int]:
+        """Host checks naming no control (the gateway's, the firewall's), by
+        outcome, from the audit's line ``host checks naming no control: …``."""
+        prefix = "host checks naming no control: "
+        for line in self.output.splitlines():
+            if line.startswith(prefix):
+                pairs = (part.split(" ", 1) for part in line[len(prefix) :].split(", "))
+                return {outcome: int(n) for n, outcome in pairs}
+        return {}
+
     def unnamed_failures(self) -> list[str]:
         """Failed host checks that name no control, as the audit printed them."""
         return [
@@ -118,18 +136,22 @@ def audit(
     roles: str | None,
     junit: Path,
     html: Path,
+    role: str = "db",
+    hosts: tuple[str, ...] = (),
 ) -> AuditOutcome:
-    """``pgfortress audit`` with the image inventory, as an operator runs it."""
+    """``pgfortress audit`` with the image inventory, as an operator runs it;
+    only ``hosts`` when any are named."""
     argv = [
         str(BIN / "pgfortress"),
         "audit",
         str(INVENTORY),
         f"--junit={junit}",
         f"--html={html}",
+        *(f"--host={name}" for name in hosts),
     ]
     result = subprocess.run(
         argv,
-        env=_env(state, stage, work, roles),
+        env=_env(state, stage, work, roles, role),
         capture_output=True,
         text=True,
         timeout=900,
@@ -159,10 +181,17 @@ def read_junit(path: Path) -> dict[str, str]:
     return statuses
 
 
-def on_host(state: LabState, host: str, command: str, timeout: float = 300) -> str:
+def on_host(
+    state: LabState,
+    host: str,
+    command: str,
+    timeout: float = 300,
+    stdin: str | None = None,
+) -> str:
     """Run ``command`` on a lab host over SSH; its stdout, or ImageError."""
     result = subprocess.run(
         ["ssh", "-F", str(state.ssh_config), host, command],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

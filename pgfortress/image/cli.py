@@ -18,7 +18,7 @@ from .verify import verify
 
 __all__ = ["ROLES", "add_image_command"]
 
-ROLES = ("db",)
+ROLES = ("db", "gateway")
 
 
 def add_image_command(commands: Any) -> None:
@@ -33,7 +33,12 @@ def add_image_command(commands: Any) -> None:
     )
     verbs = image.add_subparsers(dest="image_command", required=True)
     build = verbs.add_parser("build", help="bake, export and verify an image")
-    build.add_argument("--role", required=True, choices=ROLES, help="what it runs")
+    build.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="what it runs: db (hardened PostgreSQL) or gateway (the HTTP API)",
+    )
     build.add_argument(
         "--platform",
         default=DEFAULT_PLATFORM,
@@ -43,13 +48,13 @@ def add_image_command(commands: Any) -> None:
     build.add_argument("--out", default="images", help="directory (default images/)")
     build.add_argument(
         "--database-roles",
-        help="database roles spec to bake in (passwords are not kept)",
+        help="database roles spec to bake into a db image (passwords are not kept)",
     )
     build.add_argument(
         "--keep-secrets",
         action="store_true",
-        help="keep the database role passwords in the image (never private keys); "
-        "they are copied next to it",
+        help="keep the database role passwords (db) or the token secret (gateway) "
+        "in the image, never private keys; they are copied next to it",
     )
     build.add_argument(
         "--no-verify",
@@ -72,6 +77,11 @@ def _build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     roles = args.database_roles
+    if roles is not None and args.role != "db":
+        raise ImageError(
+            f"--database-roles bakes database roles into a db image; a {args.role} "
+            "image has no database (its follow-up deploy names the one it serves)"
+        )
     if roles is not None and not Path(roles).is_file():
         raise ImageError(
             f"--database-roles {roles}: no such file; name a spec such as "
@@ -83,7 +93,7 @@ def _build(args: argparse.Namespace) -> int:
     record = BuildRecord(
         role=args.role,
         platform=platform.name,
-        postgres_version=platform.postgres_major,
+        postgres_version=platform.postgres_major if args.role == "db" else None,
         commit=source_commit(repo),
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         keep_secrets=args.keep_secrets,

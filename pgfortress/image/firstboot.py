@@ -12,6 +12,12 @@ boot and makes what is missing, on the host and for the host only:
 - Debian's snakeoil pair, if the ssl-cert package is there.
 
 Once a deploy has put its files in place nothing here runs again.
+
+A gateway image makes no TLS pair at boot: the gateway cannot serve before it
+knows its database, that database's password and its token key, which come
+with the follow-up deploy together with its certificate. Its service is
+enabled, and a drop-in (:data:`GATEWAY_DROP_IN`) makes systemd skip it, not
+fail it, until the deploy has written its configuration.
 """
 
 from __future__ import annotations
@@ -21,15 +27,20 @@ from pathlib import Path
 from pgfortress.lab.hostroot import write_into
 
 __all__ = [
+    "GATEWAY_DROP_IN",
     "SCRIPT_PATH",
     "UNIT_NAME",
     "install_first_boot",
+    "render_gateway_drop_in",
     "render_script",
     "render_unit",
 ]
 
 UNIT_NAME = "pgfortress-first-boot.service"
 SCRIPT_PATH = "usr/local/lib/pgfortress/first-boot"
+GATEWAY_DROP_IN = (
+    "etc/systemd/system/pgfortress-gateway.service.d/pgfortress-image.conf"
+)
 
 _TLS_PAIR = r"""
 # PostgreSQL's TLS pair, until a deploy installs the one your CA issues.
@@ -104,8 +115,23 @@ def render_unit(postgres_version: int | None) -> str:
     )
 
 
-def install_first_boot(root: Path, postgres_version: int | None) -> None:
-    """Write the script and the unit into ``root`` and enable the unit."""
+def render_gateway_drop_in(config: str) -> str:
+    """The gateway unit's drop-in: skipped until ``config`` exists."""
+    return (
+        "# pgfortress image: the gateway starts once a deploy has given this\n"
+        "# host its configuration, certificate and secrets.\n"
+        "[Unit]\n"
+        f"ConditionPathExists={config}\n"
+    )
+
+
+def install_first_boot(
+    root: Path, postgres_version: int | None, gateway_config: str | None = None
+) -> None:
+    """Write the script and the unit into ``root`` and enable the unit; with
+    ``gateway_config``, the gateway's drop-in waiting for that file."""
+    if gateway_config is not None:
+        write_into(root, GATEWAY_DROP_IN, render_gateway_drop_in(gateway_config), 0o644)
     write_into(root, SCRIPT_PATH, render_script(postgres_version), 0o755)
     write_into(
         root, f"etc/systemd/system/{UNIT_NAME}", render_unit(postgres_version), 0o644

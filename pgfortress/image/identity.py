@@ -7,6 +7,9 @@ boot or by the follow-up deploy (docs/reference/images.md has the table):
 - SSH host keys, ``/etc/machine-id`` (left empty: systemd makes one at boot),
   ``/var/lib/dbus/machine-id`` and systemd's random seed and credential key;
 - the host name and ``/etc/hosts``;
+- the gateway's TLS pair, CA certificate, configuration (it names the build
+  host's address and the build's placeholder database), database password
+  and token keys (the token secret stays with ``--keep-secrets``);
 - PostgreSQL's TLS key, certificate and CA certificate, the CA in the system
   trust store, Debian's snakeoil pair with its hash link in ``/etc/ssl/certs``
   (named after the build host's name, it would dangle on every copy), and
@@ -31,7 +34,13 @@ from pgfortress.lab.hostroot import write_into
 
 from ._errors import ImageError
 
-__all__ = ["IdentityPlan", "clean_root", "identity_plan"]
+__all__ = [
+    "GATEWAY_IDENTITY",
+    "PLACEHOLDER_PASSWORD",
+    "IdentityPlan",
+    "clean_root",
+    "identity_plan",
+]
 
 STOCK_HOSTS = (
     "127.0.0.1\tlocalhost\n"
@@ -44,6 +53,26 @@ NO_SOURCES = (
     "# pgfortress image: no package source is baked in; give this host your own\n"
     "# mirror (sources.list or sources.list.d/) when you deploy it.\n"
 )
+
+
+# What a gateway deploy writes to /etc/pgfortress-gateway: all of it is the
+# host's or the deployment's, given back by the follow-up deploy.
+GATEWAY_IDENTITY = (
+    "tls.key",
+    "tls.crt",
+    "ca.crt",
+    "gateway.toml",
+    "db-password",
+    "jwt-secret",
+    "jwt-public.pem",
+    "jwks-ca.crt",
+)
+# The bake's gateway names this entry of the build's throwaway secret store
+# as its database password (no database is there yet); the file goes.
+PLACEHOLDER_PASSWORD = "image/authenticator"  # noqa: S105 - a store entry name
+# Kept by --keep-secrets: the token secret every copy shares (the database
+# password of a bake names the bake's placeholder, so it never stays).
+_GATEWAY_KEPT = frozenset({"jwt-secret"})
 
 
 # apt's lists directory keeps these: they belong to apt, not to the build.
@@ -67,8 +96,11 @@ class IdentityPlan:
     read inside the root): hash links such as ``<hash>.0`` of the snakeoil."""
 
 
-def identity_plan(postgres_version: int | None) -> IdentityPlan:
-    """What :func:`clean_root` does to an image of this PostgreSQL version."""
+def identity_plan(
+    postgres_version: int | None, gateway: bool = False, keep_secrets: bool = False
+) -> IdentityPlan:
+    """What :func:`clean_root` does to an image of this PostgreSQL version
+    (None: no PostgreSQL), with the gateway's files when ``gateway``."""
     remove = [
         "etc/ssh/ssh_host_*",
         "etc/ssh/sshd_config.d/pgfortress-lab.conf",
@@ -115,6 +147,13 @@ def identity_plan(postgres_version: int | None) -> IdentityPlan:
             f"{config}/**/*.pgf-candidate",
             f"{config}/**/*.pgf-restore",
         ]
+    if gateway:
+        remove += [
+            f"etc/pgfortress-gateway/{name}"
+            for name in GATEWAY_IDENTITY
+            if not (keep_secrets and name in _GATEWAY_KEPT)
+        ]
+        remove.append("var/lib/pgfortress-gateway/*")
     return IdentityPlan(
         remove=tuple(remove),
         empty_dirs=("tmp", "var/tmp", "var/lib/apt/lists"),

@@ -12,6 +12,11 @@ Two kinds of finding, each naming the file:
   hold the Redis password; Redis's password; SSH host keys), whatever it
   holds.
 
+Each finding names its control, ``image:private-key`` or
+``image:secret-file``, and says when the file is readable by everyone. An
+image built with ``--keep-secrets`` may keep the gateway's token secret
+(:data:`KEPT_WITH_SECRETS`); a private key never stays.
+
 The same rules read a root directory (before export) or a tarball (before a
 verification boots it), so an image made elsewhere is held to them too.
 """
@@ -32,10 +37,14 @@ from pathlib import Path
 from ._errors import ImageError
 
 __all__ = [
+    "KEPT_WITH_SECRETS",
     "MAX_SCANNED",
+    "PRIVATE_KEY",
+    "SECRET_FILE",
     "SECRET_FILES",
     "Finding",
     "findings_in",
+    "kept_on_purpose",
     "packaged_md5s",
     "refuse_if_any",
     "scan_root",
@@ -43,6 +52,10 @@ __all__ = [
 ]
 
 MAX_SCANNED = 16 * 1024 * 1024
+
+# The two rules a finding breaks, as the refusal names them.
+PRIVATE_KEY = "image:private-key"
+SECRET_FILE = "image:secret-file"  # noqa: S105 - a rule name
 
 _PEM_KEY = re.compile(
     rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\s+"
@@ -68,6 +81,11 @@ SECRET_FILES = (
     "run/pgfortress/*",
 )
 
+# Secret files an image may keep when built with --keep-secrets: the token
+# secret its copies share, never a private key (PEM keys are found whatever
+# the path).
+KEPT_WITH_SECRETS = ("etc/pgfortress-gateway/jwt-secret",)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -77,28 +95,41 @@ class Finding:
     reason: str
     md5: str | None = None
     """For a key found in the content: the file's md5, to match packaged files."""
+    control: str = SECRET_FILE
 
     def __str__(self) -> str:
-        return f"/{self.path}: {self.reason}"
+        return f"/{self.path}: {self.reason} [{self.control}]"
 
 
-def findings_in(path: str, data: bytes | None) -> list[Finding]:
-    """What is wrong with one regular file (``data`` None: too large to read)."""
+def findings_in(
+    path: str, data: bytes | None, mode: int | None = None
+) -> list[Finding]:
+    """What is wrong with one regular file (``data`` None: too large to read).
+
+    ``mode`` (permission bits), when given, adds whether everyone may read it.
+    """
+    everyone = ""
+    if mode is not None and mode & stat.S_IROTH:
+        everyone = f", readable by everyone ({stat.S_IMODE(mode):04o})"
     found = []
     for pattern in SECRET_FILES:
         if fnmatch.fnmatchcase(path, pattern):
-            found.append(Finding(path, f"a secret file ({pattern})"))
+            found.append(Finding(path, f"a secret file ({pattern}){everyone}"))
             break
     if data is not None:
         match = _PEM_KEY.search(data)
         if match:
             kind = match.group(1).decode().strip() or "PKCS#8"
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
-            found.append(Finding(path, f"holds a PEM private key ({kind})", md5))
+            reason = f"holds a PEM private key ({kind}){everyone}"
+            found.append(Finding(path, reason, md5, PRIVATE_KEY))
     return found
 
 
-def _files_in(root: Path) -> Iterator[tuple[str, bytes | None]]:
+_File = tuple[str, bytes | None, int]
+
+
+def _files_in(root: Path) -> Iterator[_File]:
     for directory, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
@@ -108,15 +139,15 @@ def _files_in(root: Path) -> Iterator[tuple[str, bytes | None]]:
                 continue
             relative = str(full.relative_to(root))
             data = full.read_bytes() if info.st_size <= MAX_SCANNED else None
-            yield relative, data
+            yield relative, data, info.st_mode
 
 
-def scan_root(root: Path) -> list[Finding]:
+def scan_root(root: Path, keep_secrets: bool = False) -> list[Finding]:
     """Every finding under a root directory, in path order."""
-    return _scan(_files_in(root))
+    return _scan(_files_in(root), keep_secrets)
 
 
-def _tar_members(tarball: Path) -> Iterator[tuple[str, bytes | None]]:
+def _tar_members(tarball: Path) -> Iterator[_File]:
     with subprocess.Popen(
         ["zstd", "-dcq", str(tarball)], stdout=subprocess.PIPE
     ) as unzstd:
@@ -130,17 +161,17 @@ def _tar_members(tarball: Path) -> Iterator[tuple[str, bytes | None]]:
                 if member.size <= MAX_SCANNED:
                     extracted = archive.extractfile(member)
                     data = extracted.read() if extracted else b""
-                yield relative, data
+                yield relative, data, member.mode
     if unzstd.returncode != 0:
         raise ImageError(
             f"{tarball}: zstd could not read it (exit {unzstd.returncode})"
         )
 
 
-def scan_tarball(tarball: Path) -> list[Finding]:
+def scan_tarball(tarball: Path, keep_secrets: bool = False) -> list[Finding]:
     """Every finding in a zstd root filesystem tarball, in archive order."""
     try:
-        return _scan(_tar_members(tarball))
+        return _scan(_tar_members(tarball), keep_secrets)
     except tarfile.TarError as error:
         raise ImageError(f"{tarball}: not a readable tar archive ({error})") from None
 
@@ -155,23 +186,39 @@ def packaged_md5s(md5sums: str) -> dict[str, str]:
     return packaged
 
 
-def _scan(files: Iterable[tuple[str, bytes | None]]) -> list[Finding]:
+def kept_on_purpose(finding: Finding, keep_secrets: bool) -> bool:
+    """Whether ``--keep-secrets`` allows this finding (never a private key)."""
+    return (
+        keep_secrets
+        and finding.control == SECRET_FILE
+        and finding.path in KEPT_WITH_SECRETS
+    )
+
+
+def _scan(files: Iterable[_File], keep_secrets: bool) -> list[Finding]:
     found: list[Finding] = []
     packaged: dict[str, str] = {}
-    for path, data in files:
+    for path, data, mode in files:
         if fnmatch.fnmatchcase(path, "var/lib/dpkg/info/*.md5sums") and data:
             packaged.update(packaged_md5s(data.decode("utf-8", "replace")))
-        found += findings_in(path, data)
+        found += findings_in(path, data, mode)
     # A key inside a file exactly as its Debian package ships it is public.
-    return [f for f in found if f.md5 is None or packaged.get(f.path) != f.md5]
+    return [
+        f
+        for f in found
+        if (f.md5 is None or packaged.get(f.path) != f.md5)
+        and not kept_on_purpose(f, keep_secrets)
+    ]
 
 
 def refuse_if_any(findings: list[Finding], where: str) -> None:
     """Raise naming every finding; an image with one is never exported."""
     if findings:
         listed = "\n".join(f"  {finding}" for finding in findings)
+        controls = ", ".join(sorted({finding.control for finding in findings}))
         raise ImageError(
             f"{where}: refusing to export, {len(findings)} file(s) hold a private "
-            f"key or secret:\n{listed}\nnothing was written; if the operator wants "
-            "secrets in the image, that is --keep-secrets (never private keys)"
+            f"key or secret (failed controls: {controls}):\n{listed}\nnothing was "
+            "written; if the operator wants secrets in the image, that is "
+            "--keep-secrets (never private keys)"
         )

@@ -4,6 +4,8 @@
    held to the same rule as one built here.
 2. It boots as a fresh lab host (``images={"db1": tarball}``); the lab gives
    it a host name, addresses and an SSH host key, the first-boot unit the rest.
+   A gateway image boots as ``gw1`` next to a fresh ``db1``; see
+   :mod:`.verify_gateway` for its steps.
 3. As booted, before any deploy: the host checks, held to what the image
    promises (inventory stage ``image``), must pass, only
    :data:`NEEDS_IDENTITY` may fail there; and no database role may have a
@@ -21,7 +23,6 @@ naming the failed controls, and no manifest exists afterwards.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,10 @@ from pgfortress import tls
 from pgfortress.lab.progress import Progress
 
 from ._errors import ImageError
-from ._run import AuditOutcome, audit, deploy, on_host
-from .bake import HOST, deploy_file
-from .export import Artifacts, read_build_record
+from ._run import audit, deploy, on_host
+from ._verdict import DPKG_QUERY, failure, require_no_change, summary
+from .bake import HOSTS, deploy_file
+from .export import Artifacts, BuildRecord, read_build_record
 from .manifest import (
     artifact_digests,
     manifest_document,
@@ -41,8 +43,11 @@ from .manifest import (
     write_manifest,
 )
 from .scan import refuse_if_any, scan_tarball
+from .verify_gateway import verify_gateway
 
 __all__ = ["NEEDS_IDENTITY", "verify"]
+
+HOST = HOSTS["db"]
 
 # Controls an image cannot pass before its follow-up deploy, and why: login
 # database roles exist but their passwords are per host (devsec:postgres-06).
@@ -52,24 +57,6 @@ _PASSWORDS_SQL = (
     "SELECT string_agg(rolname, ', ' ORDER BY rolname) FROM pg_authid "
     "WHERE rolpassword IS NOT NULL"
 )
-
-
-def _summary(outcome: AuditOutcome) -> dict[str, Any]:
-    return {"counts": outcome.counts(), "failing": outcome.failing()}
-
-
-def _failure(stage: str, outcome: AuditOutcome, allowed: Mapping[str, str]) -> str:
-    """Why an audit stage fails the image, or an empty string."""
-    failing = [c for c in outcome.failing() if c not in allowed]
-    unnamed = outcome.unnamed_failures()
-    if not failing and not unnamed:
-        return ""
-    parts = []
-    if failing:
-        parts.append(f"failed controls: {', '.join(failing)}")
-    if unnamed:
-        parts.append("failed host checks naming no control: " + "; ".join(unnamed))
-    return f"{stage}: " + "; ".join(parts)
 
 
 def verify(
@@ -82,16 +69,38 @@ def verify(
     files.manifest.unlink(missing_ok=True)
     record = read_build_record(files.build)
     with progress.step(f"scanning {files.rootfs.name} for private keys and secrets"):
-        refuse_if_any(scan_tarball(files.rootfs), str(files.rootfs))
+        found = scan_tarball(files.rootfs, record.keep_secrets)
+        refuse_if_any(found, str(files.rootfs))
+    if record.role == "gateway":
+        packages, audits = verify_gateway(record, files, lab, repo, progress)
+    else:
+        packages, audits = _verify_db(record, files, lab, repo, progress)
+    document = manifest_document(
+        record,
+        artifact_digests(files),
+        packages,
+        audits,
+        datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    write_manifest(files.manifest, document)
+    return document
+
+
+def _verify_db(
+    record: BuildRecord,
+    files: Artifacts,
+    lab: str,
+    repo: Path,
+    progress: Progress,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Steps 2 to 5 for a db image: its packages and the audits' summaries."""
     deploy_path = deploy_file(repo, record.role, record.database_roles)
     state = labs.up(
         lab, [HOST], progress, platform=record.platform, images={HOST: files.rootfs}
     )
     try:
         work = state.dir / "image"
-        packages = parse_packages(
-            on_host(state, HOST, "dpkg-query -W -f '${Package}\\t${Version}\\n'")
-        )
+        packages = parse_packages(on_host(state, HOST, DPKG_QUERY))
         with (
             tempfile.TemporaryDirectory(prefix="pgfortress-image-") as scratch,
             progress.step("host checks on the image as booted"),
@@ -104,7 +113,7 @@ def verify(
                 Path(scratch, "booted.xml"),
                 Path(scratch, "booted.html"),
             )
-        problem = _failure("the image as booted", booted, NEEDS_IDENTITY)
+        problem = failure("the image as booted", booted, NEEDS_IDENTITY)
         if problem:
             raise ImageError(f"verification failed: {problem}; no manifest written")
         # After the audit: it has shown that PostgreSQL runs and answers.
@@ -114,12 +123,7 @@ def verify(
         with progress.step("follow-up deploy: the host's identity"):
             first = deploy(state, deploy_path, "identity", work, record.database_roles)
             second = deploy(state, deploy_path, "identity", work, record.database_roles)
-        if second.changed:
-            raise ImageError(
-                f"verification failed: the second follow-up deploy changed "
-                f"{second.changed} operation(s); it must change nothing:\n"
-                f"{second.output[-3000:]}"
-            )
+        require_no_change(second)
         with progress.step("host checks after the follow-up deploy"):
             deployed = audit(
                 state,
@@ -129,7 +133,7 @@ def verify(
                 files.junit,
                 files.html,
             )
-        problem = _failure("after the follow-up deploy", deployed, {})
+        problem = failure("after the follow-up deploy", deployed, {})
         if problem:
             raise ImageError(
                 f"verification failed: {problem}; reports: {files.junit}, "
@@ -137,24 +141,16 @@ def verify(
             )
     finally:
         labs.down(lab, progress)
-    document = manifest_document(
-        record,
-        artifact_digests(files),
-        packages,
-        {
-            "booted": _summary(booted)
-            | {"allowed_to_fail": dict(sorted(NEEDS_IDENTITY.items()))},
-            "deployed": _summary(deployed)
-            | {
-                "follow_up_changes": [first.changed, second.changed],
-                "junit": files.junit.name,
-                "html": files.html.name,
-            },
+    return packages, {
+        "booted": summary(booted)
+        | {"allowed_to_fail": dict(sorted(NEEDS_IDENTITY.items()))},
+        "deployed": summary(deployed)
+        | {
+            "follow_up_changes": [first.changed, second.changed],
+            "junit": files.junit.name,
+            "html": files.html.name,
         },
-        datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    )
-    write_manifest(files.manifest, document)
-    return document
+    }
 
 
 def _no_passwords(state: labs.LabState) -> None:

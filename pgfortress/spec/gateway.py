@@ -184,6 +184,9 @@ class GatewayHostSpec(_Strict):
     dns_names: list[str] = Field(default_factory=list)
     allowed_networks: list[str] = Field(default_factory=list)
     secrets_dir: Path
+    start: bool = True
+    """False: install, configure and enable the service, but leave it stopped
+    (an image bake: the database it names is not there yet)."""
 
     @field_validator("listen")
     @classmethod
@@ -224,6 +227,7 @@ _KEYS = {
     "gateway_ca_dir": "ca_dir",
     "gateway_dns_names": "dns_names",
     "gateway_allowed_networks": "allowed_networks",
+    "gateway_start": "start",
     "pgfortress_secrets_dir": "secrets_dir",
 }
 _FIELDS = {field: key for key, field in _KEYS.items()}

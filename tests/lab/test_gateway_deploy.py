@@ -27,13 +27,14 @@ from pgfortress import tls
 from pgfortress.lab import LabState
 
 from ._api import migrate
-from .conftest import DeployRun, lab_name, run_deploy, ssh, ssh_run
+from .conftest import DeployRun, lab_name, run_deploy, run_host_checks, ssh, ssh_run
 
 pytestmark = pytest.mark.lab
 
 # Debian 12 (Python 3.11) and Debian 13 (Python 3.13), one lab after the other.
 LAB_NAMES = {"debian12": lab_name("gwd"), "debian13": lab_name("gwd13")}
 UNIT = "pgfortress-gateway"
+GATEWAY_CHECKS = 6
 
 
 @dataclass(frozen=True)
@@ -142,28 +143,6 @@ def test_writes_need_a_valid_token(deployed: Deployed) -> None:
     assert status == 201, text
 
 
-def test_the_service_runs_sandboxed(deployed: Deployed) -> None:
-    lab = deployed.lab
-    assert ssh(lab, "gw1", f"systemctl is-active {UNIT}").strip() == "active"
-    assert ssh(lab, "gw1", f"systemctl is-enabled {UNIT}").strip() == "enabled"
-    status = ssh(
-        lab,
-        "gw1",
-        f"cat /proc/$(systemctl show -p MainPID --value {UNIT})/status",
-    )
-    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    assert fields["CapEff"].strip() == "0000000000000000"
-    assert fields["CapPrm"].strip() == "0000000000000000"
-    assert fields["NoNewPrivs"].strip() == "1"
-    owner = ssh(
-        lab, "gw1", f"ps -o user= -p $(systemctl show -p MainPID --value {UNIT})"
-    )
-    assert owner.strip() == "pgfortress-gw"
-    exposure = ssh(lab, "gw1", f"systemd-analyze security {UNIT} --no-pager | tail -1")
-    score = float(exposure.split("level for")[1].split(":")[1].split()[0])
-    assert score <= 2.0, exposure
-
-
 def test_the_sandbox_refuses_writes_outside_its_state_directory(
     deployed: Deployed,
 ) -> None:
@@ -186,23 +165,13 @@ def test_the_sandbox_refuses_writes_outside_its_state_directory(
     assert "tmp-is-private" in out
 
 
-def test_secrets_are_readable_only_by_root_and_the_service(deployed: Deployed) -> None:
-    listing = ssh(
-        deployed.lab,
-        "gw1",
-        "stat -c '%n %a %U %G' /etc/pgfortress-gateway/db-password "
-        "/etc/pgfortress-gateway/jwt-secret /etc/pgfortress-gateway/tls.key "
-        "/etc/pgfortress-gateway/gateway.toml",
-    )
-    for line in listing.splitlines():
-        _, mode, user, group = line.split()
-        assert (mode, user, group) == ("640", "root", "pgfortress-gw"), line
-
-
-def test_it_listens_only_on_its_address(deployed: Deployed) -> None:
-    sockets = ssh(deployed.lab, "gw1", "ss -H -ltn")
-    public = [line.split()[3] for line in sockets.splitlines() if ":8443" in line]
-    assert public == [f"{deployed.lab.hosts['gw1'].address}:8443"]
+def test_the_gateway_host_checks_pass(deployed: Deployed) -> None:
+    # tests/host/test_gateway.py: the service, its user and privileges, the
+    # sandbox's exposure, the secrets' modes, the listeners and the address
+    # filter; `pgfortress image verify` holds a gateway image to them too.
+    checks = run_host_checks(deployed.lab, ["gw1"], "tests/host/test_gateway.py")
+    assert checks.returncode == 0, checks.output
+    assert checks.summary.startswith(f"{GATEWAY_CHECKS} passed"), checks.output
 
 
 def test_metrics_and_health_answer_only_on_loopback(deployed: Deployed) -> None:

@@ -9,8 +9,16 @@ PostgreSQL's key world-readable, must be rejected by ``pgfortress image
 verify`` naming the controls, with no manifest written. Both use one lab
 name, one lab at a time.
 
+Then the same for a gateway image: baked with the gateway installed and
+enabled but not started, booted next to a fresh db1, given its identity by
+``deploys/gateway.py``, held to the gateway's host checks and called over
+HTTPS with a token before it gets its manifest. A gateway image with a
+world-readable TLS key put back into it is refused by the scan, naming the
+file and the failed controls, before any host boots.
+
 Everything runs once per platform, debian12 then debian13 (the module's
-fixture is per platform, so one lab at a time); ``-k debian13`` runs one.
+fixtures are per platform, and each build takes its lab down before the next
+one starts); ``-k debian13`` runs one, ``-k gateway`` the gateway's tests.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from pgfortress.image.export import TAR_OPTIONS, Artifacts, artifacts_for, pack_rootfs
-from pgfortress.image.firstboot import SCRIPT_PATH
+from pgfortress.image.firstboot import GATEWAY_DROP_IN, SCRIPT_PATH
 from pgfortress.lab.platforms import Platform, platform_named
 
 from .conftest import BIN, REPO, lab_name
@@ -34,6 +42,7 @@ from .conftest import BIN, REPO, lab_name
 pytestmark = pytest.mark.lab
 
 LAB_NAME = lab_name("image")
+GATEWAY_LAB = lab_name("imagegw")
 TIMEOUT = 1800
 PLATFORMS = ("debian12", "debian13")
 
@@ -221,4 +230,127 @@ def test_an_image_whose_first_boot_leaves_a_world_readable_key_is_rejected(
     assert "verification failed: the image as booted" in run.output
     assert "cis:6.8" in run.output
     assert "devsec:postgres-10" in run.output
+    assert not files.manifest.exists()
+
+
+@pytest.fixture(scope="module", params=PLATFORMS)
+def built_gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Built]:
+    platform = platform_named(request.param)
+    out = tmp_path_factory.mktemp(f"gateway-images-{platform.name}")
+    run = pgfortress(
+        "image",
+        "build",
+        "--role=gateway",
+        f"--platform={platform.name}",
+        f"--out={out}",
+        f"--lab={GATEWAY_LAB}",
+    )
+    yield Built(run, artifacts_for(out, "gateway", platform.name), platform)
+    shutil.rmtree(out, ignore_errors=True)
+
+
+# The gateway's host checks (tests/host/test_gateway.py); the audit counts
+# them with the other checks naming no control.
+GATEWAY_CHECKS = 6
+
+
+def test_the_gateway_image_serves_once_deployed_and_gets_its_manifest(
+    built_gateway: Built,
+) -> None:
+    assert built_gateway.run.returncode == 0, built_gateway.run.output[-6000:]
+    files = built_gateway.files
+    manifest = json.loads(files.manifest.read_text())
+    for path in (files.rootfs, files.oci, files.build, files.junit, files.html):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert manifest["artifacts"][path.name] == {"sha256": digest}, path.name
+    image = manifest["image"]
+    assert (image["role"], image["platform"], image["postgres_version"]) == (
+        "gateway",
+        built_gateway.platform.name,
+        None,
+    )
+    assert "python3-venv" in manifest["packages"]
+    assert not any(name.startswith("postgresql-1") for name in manifest["packages"])
+    audits = manifest["verification"]["audits"]
+    facts = audits["booted"]["facts"]
+    assert (facts["enabled"], facts["active"], facts["condition"]) == (
+        "enabled",
+        "inactive",
+        "no",
+    )
+    assert facts["files"] == ""
+    deployed = audits["deployed"]
+    assert deployed["failing"] == []
+    assert deployed["host_checks"].get("failed", 0) == 0
+    assert deployed["host_checks"]["passed"] >= GATEWAY_CHECKS
+    first, second = deployed["follow_up_changes"]
+    assert first > 0
+    assert second == 0, "the second follow-up deploy changed something"
+    requests = audits["requests"]
+    assert requests["with_token"] == {"status": 200, "rows": 2}
+    assert requests["without_token"] == {"status": 401}
+
+
+def test_the_gateway_tarball_carries_the_service_and_no_identity(
+    built_gateway: Built,
+) -> None:
+    assert built_gateway.run.returncode == 0, built_gateway.run.output[-3000:]
+    members = _listing(built_gateway.files.rootfs)
+    etc = "etc/pgfortress-gateway/"
+    assert [name for name in members if name.startswith(etc)] == [etc]
+    assert members[etc][0] == "drwxr-x---"
+    assert [name for name in members if name.startswith("etc/ssh/ssh_host_")] == []
+    assert "root/.ssh/authorized_keys" not in members
+    assert members["etc/machine-id"][1] == 0
+    assert members["opt/pgfortress-gateway/venv/bin/pgfortress-gateway"]
+    assert any(name.endswith(".whl") for name in members)
+    assert "etc/systemd/system/pgfortress-gateway.service" in members
+    wants = "etc/systemd/system/multi-user.target.wants/pgfortress-gateway.service"
+    assert wants in members
+    assert GATEWAY_DROP_IN in members
+    assert members[SCRIPT_PATH][0] == "-rwxr-xr-x"
+
+
+KEY = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    + "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg" * 2
+    + "\n-----END PRIVATE KEY-----\n"
+)
+
+
+def test_a_gateway_image_with_a_world_readable_key_is_refused_by_the_scan(
+    built_gateway: Built, tmp_path: Path
+) -> None:
+    assert built_gateway.run.returncode == 0, built_gateway.run.output[-3000:]
+    # The fault: the gateway's TLS key left in the image, readable by all.
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(
+        ["tar", *TAR_OPTIONS, "-xpf", str(built_gateway.files.rootfs), "-C", str(root)],
+        check=True,
+        timeout=600,
+    )
+    key = root / "etc/pgfortress-gateway/tls.key"
+    key.write_text(KEY)
+    key.chmod(0o644)
+    files = artifacts_for(tmp_path, "gateway", built_gateway.platform.name)
+    pack_rootfs(root, files.rootfs)
+    shutil.rmtree(root)
+    shutil.copy(built_gateway.files.build, files.build)
+    files.manifest.write_text("{}")  # a stale manifest must not survive
+
+    run = pgfortress("image", "verify", str(files.rootfs), f"--lab={GATEWAY_LAB}")
+
+    assert run.returncode == 2, run.output[-6000:]
+    assert "refusing to export" in run.output
+    finding = (
+        "/etc/pgfortress-gateway/tls.key: holds a PEM private key (PKCS#8), "
+        "readable by everyone (0644) [image:private-key]"
+    )
+    assert finding in run.output
+    assert "failed controls: image:private-key, image:secret-file" in run.output
+    # Refused before any lab host booted.
+    assert f"lab {GATEWAY_LAB} is up" not in run.output
     assert not files.manifest.exists()

@@ -94,11 +94,13 @@ def test_verify_refuses_an_image_with_a_key_before_booting_it(
     assert not files.manifest.exists()
 
 
-def test_the_example_ci_workflow_runs_commands_pgfortress_accepts() -> None:
+@pytest.mark.parametrize("role", ["db", "gateway"])
+def test_the_example_ci_workflow_runs_commands_pgfortress_accepts(role: str) -> None:
     workflow = yaml.safe_load(
         (Path(__file__).parents[2] / "docs/examples/image-ci.yml").read_text()
     )
-    values = {"matrix.role": "db", "matrix.platform": "debian12"}
+    assert role in workflow["jobs"]["image"]["strategy"]["matrix"]["role"]
+    values = {"matrix.role": role, "matrix.platform": "debian12"}
     values |= {"github.run_attempt": "1", "github.sha": "abc"}
     commands = []
     for step in workflow["jobs"]["image"]["steps"]:
