@@ -4,7 +4,7 @@ Run as root from the repository (it boots lab hosts)::
 
     sudo .venv/bin/python -m bench.many_hosts [--sizes 1,5,10,20]
 
-One run brings up lab ``bmany`` with as many database hosts as the largest
+One run brings up lab ``bmany`` (``--lab``) with as many database hosts as the largest
 size (db1 … dbN, all in the inventory's ``db`` group; see DEFAULT_SIZES for
 why the default stops at 8) and deploys them as a user would:
 ``pyinfra inventories/lab.py deploys/site.py`` (hardened PostgreSQL and the
@@ -29,6 +29,14 @@ control machine's CPU spent by pyinfra is read from its rusage. After the
 rounds, one change at 1 and at N hosts runs with ``--debug`` to count SSH
 commands per host. Figures go to bench/results/many_hosts.json and a section
 of docs/benchmarks.md; the lab is taken down again, also when a step fails.
+
+``--baseline REF`` compares two versions of the deploys in the same run, on
+the same lab: REF (a commit, checked out in a clone) is *before*, the
+working tree *after*. Each size runs its change, re-run and revert with one
+and then the other (which goes first alternates by round), and the SSH
+commands are counted for both. The control machine's CPU is also read at
+pyinfra's progress lines (``/proc/<pid>/stat``), so the prepare phase's own
+CPU is known: facts read and operations built for every host.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import runpy
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,7 +68,8 @@ RESULTS = REPO / "bench" / "results" / "many_hosts.json"
 DOC = REPO / "docs" / "benchmarks.md"
 COMMAND = "sudo .venv/bin/python -m bench.many_hosts"
 
-LAB = "bmany"
+DEFAULT_LAB = "bmany"
+LAB = DEFAULT_LAB
 # Issue 7 asks for 1, 5, 10 and 20 hosts (``--sizes 1,5,10,20``). Each lab
 # host's systemd, logind and getty hold about 7 of root's inotify instances,
 # and Linux allows 128 per user by default (fs.inotify.max_user_instances):
@@ -92,6 +102,15 @@ PHASES = (
 )
 
 
+@dataclass(frozen=True)
+class Variant:
+    """A version of the deploys: ``repo`` holds the deploys/, roles/ and
+    pgfortress/ that run."""
+
+    name: str
+    repo: Path
+
+
 @dataclass
 class Run:
     """One pyinfra run on ``size`` hosts."""
@@ -102,6 +121,8 @@ class Run:
     cpu_s: float
     phases: dict[str, float]
     changed: dict[str, int] = field(default_factory=dict)
+    variant: str = "after"
+    prepare_cpu_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,15 +162,40 @@ def split_phases(stamps: list[tuple[float, str]], end: float) -> dict[str, float
     }
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    return cpu_from_stat(stat, os.sysconf("SC_CLK_TCK"))
+
+
+def cpu_from_stat(stat: str, ticks_per_s: int) -> float:
+    """utime + stime of a ``/proc/<pid>/stat`` line, in seconds."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / ticks_per_s
+
+
+def prepare_cpu(cpu_stamps: dict[str, float]) -> float:
+    """CPU spent between the prepare and execute progress lines, 0 if unseen."""
+    if "prepare" not in cpu_stamps or "execute" not in cpu_stamps:
+        return 0.0
+    return round(cpu_stamps["execute"] - cpu_stamps["prepare"], 3)
+
+
 def pyinfra(
-    state: LabState, size: int, *extra: str
-) -> tuple[float, float, str, dict[str, float]]:
+    state: LabState, size: int, *extra: str, variant: Variant | None = None
+) -> tuple[float, float, str, dict[str, float], float]:
     """Run deploys/site.py on db1…db<size>: wall time, pyinfra's CPU, its
-    output and the seconds per phase."""
+    output, the seconds per phase and the CPU of the prepare phase."""
+    repo = variant.repo if variant is not None else REPO
     env = os.environ | {
         "PGFORTRESS_LAB": state.name,
         "PGFORTRESS_LAB_FIREWALL": "off",
         "PYTHONUNBUFFERED": "1",
+        # The checkout's own roles/ and pgfortress/, not the installed ones.
+        "PYTHONPATH": str(repo),
     }
     limit = [word for host in HOSTS[:size] for word in ("--limit", host)]
     argv = [
@@ -163,9 +209,10 @@ def pyinfra(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     stamps: list[tuple[float, str]] = []
+    cpu_stamps: dict[str, float] = {}
     with subprocess.Popen(
         argv,
-        cwd=REPO,
+        cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -174,6 +221,9 @@ def pyinfra(
         assert process.stdout is not None
         for line in process.stdout:
             stamps.append((time.monotonic() - started, line))
+            for marker, phase in PHASES:
+                if marker in line:
+                    cpu_stamps[phase] = process_cpu(process.pid)
         code = process.wait(timeout=1800)
     seconds = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -181,7 +231,8 @@ def pyinfra(
     output = "".join(line for _, line in stamps)
     if code != 0:
         raise BenchError(f"deploys/site.py on {size} host(s) failed:\n{output[-4000:]}")
-    return seconds, cpu, output, split_phases(stamps, seconds)
+    phases = split_phases(stamps, seconds)
+    return seconds, cpu, output, phases, prepare_cpu(cpu_stamps)
 
 
 def change_data(state: LabState) -> list[str]:
@@ -250,32 +301,43 @@ def expect(run: Run, wanted: dict[str, int]) -> None:
         )
 
 
-def timed(state: LabState, kind: str, size: int, extra: list[str]) -> Run:
-    seconds, cpu, output, phases = pyinfra(state, size, *extra)
-    run = Run(kind, size, round(seconds, 2), round(cpu, 2), phases)
+def timed(
+    state: LabState, kind: str, size: int, extra: list[str], variant: Variant
+) -> Run:
+    seconds, cpu, output, phases, prep = pyinfra(state, size, *extra, variant=variant)
+    run = Run(
+        kind, size, round(seconds, 2), round(cpu, 2), phases, variant=variant.name
+    )
+    run.prepare_cpu_s = prep
     run.changed = parse_results(output)
     expect(run, {} if kind == "re-run" else dict.fromkeys(CHANGED, size))
     say(
-        f"{kind:7} {size:2} host(s): {seconds:5.1f} s, pyinfra CPU {cpu:5.1f} s, "
-        f"{sum(run.changed.values())} changes; {phases}"
+        f"{variant.name:6} {kind:7} {size:2} host(s): {seconds:5.1f} s, pyinfra CPU "
+        f"{cpu:5.1f} s (prepare {prep:4.2f}), {sum(run.changed.values())} changes; "
+        f"{phases}"
     )
     return run
 
 
-def one_round(state: LabState, change: list[str]) -> list[Run]:
+def one_round(state: LabState, change: list[str], variants: list[Variant]) -> list[Run]:
     runs = []
     for size in SIZES:
-        runs.append(timed(state, "change", size, change))
-        runs.append(timed(state, "re-run", size, change))
-        runs.append(timed(state, "revert", size, []))
+        for variant in variants:
+            runs.append(timed(state, "change", size, change, variant))
+            runs.append(timed(state, "re-run", size, change, variant))
+            runs.append(timed(state, "revert", size, [], variant))
     return runs
 
 
-def count_commands(state: LabState, change: list[str]) -> dict[str, Any]:
+def count_commands(
+    state: LabState, change: list[str], variant: Variant
+) -> dict[str, Any]:
     """SSH commands of one change at the smallest and largest size, per host."""
     found: dict[str, Any] = {}
     for size in (SIZES[0], SIZES[-1]):
-        seconds, _, output, _ = pyinfra(state, size, "--debug", *change)
+        seconds, _, output, _, _ = pyinfra(
+            state, size, "--debug", *change, variant=variant
+        )
         trips = round_trips(output)
         found[str(size)] = {
             "seconds": round(seconds, 2),
@@ -283,7 +345,7 @@ def count_commands(state: LabState, change: list[str]) -> dict[str, Any]:
             "while_preparing_per_host": trips["while_preparing"] / size,
             "uploads_per_host": trips["uploads"] / size,
         }
-        pyinfra(state, size)  # back to the inventory's own data
+        pyinfra(state, size, variant=variant)  # back to the inventory's own data
     return found
 
 
@@ -293,10 +355,13 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         figures: dict[str, Any] = {}
         for kind in ("change", "re-run", "revert"):
             chosen = [r for r in runs if r.size == size and r.kind == kind]
+            prep = statistics.median(r.prepare_cpu_s for r in chosen)
             figures[kind] = {
                 "median_s": round(statistics.median(r.seconds for r in chosen), 2),
                 "seconds": [r.seconds for r in chosen],
                 "cpu_s": round(statistics.median(r.cpu_s for r in chosen), 2),
+                "prepare_cpu_s": round(prep, 3),
+                "prepare_cpu_per_host_s": round(prep / size, 3),
                 "phases": {
                     phase: round(statistics.median(r.phases[phase] for r in chosen), 2)
                     for phase in chosen[0].phases
@@ -305,8 +370,13 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         sizes[str(size)] = figures
     one, most = sizes[str(SIZES[0])], sizes[str(SIZES[-1])]
     ratio = most["change"]["median_s"] / one["change"]["median_s"]
+    added = max(SIZES[-1] - SIZES[0], 1)
+    per_added_host = (
+        most["change"]["prepare_cpu_s"] - one["change"]["prepare_cpu_s"]
+    ) / added
     return {
         "sizes": sizes,
+        "prepare_cpu_per_added_host_s": round(per_added_host, 3),
         "ratio_change": round(ratio, 2),
         "ratio_revert": round(
             most["revert"]["median_s"] / one["revert"]["median_s"], 2
@@ -315,6 +385,47 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         # The target is set for 20 hosts; a smaller largest size cannot meet it.
         "meets": ratio <= TARGET if SIZES[-1] >= TARGET_HOSTS else None,
     }
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """After ÷ before, per size: change time, prepare CPU per host, and SSH
+    commands per host where both were counted."""
+    sizes: dict[str, Any] = {}
+    for size, fig in after["summary"]["sizes"].items():
+        old = before["summary"]["sizes"][size]["change"]
+        new = fig["change"]
+        row: dict[str, Any] = {
+            "change_s": [old["median_s"], new["median_s"]],
+            "change_ratio": _ratio(new["median_s"], old["median_s"]),
+            "prepare_cpu_per_host_s": [
+                old["prepare_cpu_per_host_s"],
+                new["prepare_cpu_per_host_s"],
+            ],
+            "prepare_cpu_ratio": _ratio(
+                new["prepare_cpu_per_host_s"], old["prepare_cpu_per_host_s"]
+            ),
+        }
+        if size in before["round_trips"] and size in after["round_trips"]:
+            was = before["round_trips"][size]["ssh_commands_per_host"]
+            now = after["round_trips"][size]["ssh_commands_per_host"]
+            row["ssh_commands_per_host"] = [was, now]
+            row["ssh_commands_ratio"] = _ratio(now, was)
+        sizes[size] = row
+    return {
+        "sizes": sizes,
+        "prepare_cpu_per_added_host_s": [
+            before["summary"]["prepare_cpu_per_added_host_s"],
+            after["summary"]["prepare_cpu_per_added_host_s"],
+        ],
+        "largest_over_one": [
+            before["summary"]["ratio_change"],
+            after["summary"]["ratio_change"],
+        ],
+    }
+
+
+def _ratio(new: float, old: float) -> float | None:
+    return round(new / old, 2) if old else None
 
 
 def environment(rounds: int) -> dict[str, Any]:
@@ -341,14 +452,16 @@ def section(results: dict[str, Any]) -> str:
     largest = env["sizes"][-1]
     rows = [
         "| hosts | change s | re-run s (0 changes) | revert s | pyinfra CPU s "
-        "(change) | change phases, s |",
-        "|---|---|---|---|---|---|",
+        "(change) | of it preparing | change phases, s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for size, fig in summary["sizes"].items():
         rows.append(
             f"| {size} | {fig['change']['median_s']:.1f} "
             f"| {fig['re-run']['median_s']:.1f} | {fig['revert']['median_s']:.1f} "
-            f"| {fig['change']['cpu_s']:.1f} | {_phases(fig['change'])} |"
+            f"| {fig['change']['cpu_s']:.1f} "
+            f"| {fig['change'].get('prepare_cpu_s', 0):.2f} "
+            f"| {_phases(fig['change'])} |"
         )
     verdict = {True: "met", False: "missed"}.get(
         summary["meets"], f"not measured, this run stopped at {largest} hosts"
@@ -395,12 +508,57 @@ it can use at most one core, and the time not covered by its CPU is waiting on
 the hosts, which share the same two cores. {commands}. The fresh deploy
 is not part of the comparison: it includes apt's downloads through the lab's
 proxy, whose time varies most.
-{END}
+{comparison_text(results)}{END}
+"""
+
+
+def comparison_text(results: dict[str, Any]) -> str:
+    """The before/after table of a ``--baseline`` run, or nothing."""
+    if "comparison" not in results:
+        return ""
+    comparison, baseline = results["comparison"], results["environment"]["baseline"]
+    rows = [
+        "| hosts | change s, before → after | ratio | prepare CPU s per host, "
+        "before → after | ratio | SSH commands per host, before → after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size, row in comparison["sizes"].items():
+        trips = row.get("ssh_commands_per_host")
+        commands = f"{trips[0]:.0f} → {trips[1]:.0f}" if trips else "-"
+        rows.append(
+            f"| {size} | {row['change_s'][0]:.1f} → {row['change_s'][1]:.1f} "
+            f"| {row['change_ratio']} "
+            f"| {row['prepare_cpu_per_host_s'][0]:.3f} → "
+            f"{row['prepare_cpu_per_host_s'][1]:.3f} | {row['prepare_cpu_ratio']} "
+            f"| {commands} |"
+        )
+    one, most = comparison["largest_over_one"]
+    added = comparison["prepare_cpu_per_added_host_s"]
+    return f"""
+Before and after in the same run (`--baseline {baseline}`: *before* is that
+commit in a clone, *after* the working tree; each size ran both, in
+alternating order by round; prepare CPU is pyinfra's CPU between its
+"Preparing operation files" and "Skipping change detection" lines, divided
+by the hosts):
+
+{chr(10).join(rows)}
+
+Largest size ÷ 1 host, change: before {one:.2f}, after {most:.2f}. Prepare
+CPU per added host (largest size less 1 host, divided by the hosts added):
+before {added[0]:.3f} s, after {added[1]:.3f} s.
 """
 
 
 def write_doc(results: dict[str, Any]) -> None:
     DOC.write_text(replace_section(DOC.read_text(), START, END, section(results)))
+
+
+def checkout(ref: str) -> Path:
+    """A clone of this repository at ``ref``, for the *before* deploys."""
+    where = Path(tempfile.mkdtemp(prefix="many-hosts-baseline-"))
+    subprocess.run(["git", "clone", "-q", str(REPO), str(where)], check=True)
+    subprocess.run(["git", "-C", str(where), "checkout", "-q", ref], check=True)
+    return where
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -411,42 +569,67 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(str(n) for n in DEFAULT_SIZES),
         help="numbers of hosts, ascending, from 1, at most 20 (default %(default)s)",
     )
+    parser.add_argument(
+        "--lab", default=DEFAULT_LAB, help="lab name (default %(default)s)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run the deploys of this commit (before) and compare",
+    )
     args = parser.parse_args(argv)
-    global SIZES  # one run, one set of sizes
+    global SIZES, LAB  # one run, one set of sizes, one lab
     SIZES = tuple(int(n) for n in args.sizes.split(","))
+    LAB = args.lab
     if SIZES[0] != 1 or list(SIZES) != sorted(set(SIZES)) or SIZES[-1] > len(HOSTS):
         parser.error(f"--sizes {args.sizes}: ascending from 1, at most {len(HOSTS)}")
     if os.geteuid() != 0:
         parser.error("the lab needs root: run it with sudo")
     os.environ["PGFORTRESS_LAB"] = LAB
     env = environment(args.rounds)
+    env["command"] = " ".join([COMMAND, *(sys.argv[1:] if argv is None else argv)])
+    after = Variant("after", REPO)
+    variants = [after]
+    if args.baseline:
+        env["baseline"] = args.baseline
+        variants.insert(0, Variant("before", checkout(args.baseline)))
     started = time.monotonic()
     hosts = HOSTS[: SIZES[-1]]
     check_inotify(len(hosts))
     say(f"bringing up lab {LAB} with {len(hosts)} hosts")
     state = labs.up(LAB, hosts)
     runs: list[Run] = []
+    trips: dict[str, Any] = {}
     try:
         tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB} CA")
         say(f"deploys/site.py on all {len(hosts)} hosts, fresh")
-        fresh, _, _, phases = pyinfra(state, len(hosts))
+        fresh, _, _, phases, _ = pyinfra(state, len(hosts))
         say(f"fresh deploy: {fresh:.0f} s; {phases}")
         change = change_data(state)
         for number in range(1, args.rounds + 1):
             say(f"round {number}")
-            runs += one_round(state, change)
-        trips = count_commands(state, change)
+            # Which version goes first alternates, so neither always follows.
+            order = variants if number % 2 else variants[::-1]
+            runs += one_round(state, change, order)
+        for variant in variants:
+            trips[variant.name] = count_commands(state, change, variant)
     finally:
         say(f"taking lab {LAB} down")
         labs.down(LAB)
     results: dict[str, Any] = {
         "environment": env,
         "fresh_deploy_s": round(fresh, 1),
-        "summary": summarise(runs),
-        "round_trips": trips,
+        "summary": summarise([r for r in runs if r.variant == "after"]),
+        "round_trips": trips["after"],
         "runs": [r.as_dict() for r in runs],
         "minutes": (time.monotonic() - started) / 60,
     }
+    if args.baseline:
+        results["before"] = {
+            "summary": summarise([r for r in runs if r.variant == "before"]),
+            "round_trips": trips["before"],
+        }
+        results["comparison"] = compare(results["before"], results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     write_doc(results)

@@ -29,7 +29,7 @@ from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
 from pgfortress.spec import from_host_data
 from pgfortress.spec.database_roles import DatabaseRolesSpec, load_database_roles
 
-from .facts import PostgresCatalog
+from .facts import PostgresCatalogs, prepared_fact
 from .operations import psql_secret_script
 from .postgres_server import host_layout
 
@@ -77,16 +77,14 @@ def _plan() -> RolesPlan:
 def _catalog(
     spec: DatabaseRolesSpec, layout: PostgresLayout
 ) -> tuple[CatalogState, dict[str, CatalogState | None]]:
+    """The cluster's catalog (from ``postgres``) and each spec database's, in
+    one round trip; None for a database that does not exist yet."""
     version_num = layout.version * 10000
-    cluster = host.get_fact(
-        PostgresCatalog, database="postgres", version_num=version_num
-    )
-    databases: dict[str, CatalogState | None] = {}
-    for name in spec.databases:
-        databases[name] = host.get_fact(
-            PostgresCatalog, database=name, version_num=version_num
-        )
-    return cluster or fresh_cluster(version_num), databases
+    names = ["postgres", *(name for name in spec.databases if name != "postgres")]
+    found = prepared_fact(PostgresCatalogs, databases=names, version_num=version_num)
+    states = dict(zip(names, found or [None] * len(names), strict=True))
+    databases = {name: states[name] for name in spec.databases}
+    return states["postgres"] or fresh_cluster(version_num), databases
 
 
 def _passwords(spec: DatabaseRolesSpec, store: SecretStore) -> dict[str, Secret]:

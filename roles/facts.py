@@ -1,13 +1,28 @@
-"""Facts pgfortress reads from a host, each into a typed shape."""
+"""Facts pgfortress reads from a host, each into a typed shape.
+
+pyinfra reads a fact with one SSH command each time it is asked, and keeps
+nothing. With many hosts, those round trips are most of what a run costs the
+control machine and the hosts, so the roles read what they need while pyinfra
+prepares: :func:`prefetch` gets several facts in one command
+(:class:`FactBatch`, each fact's own command and parser), :func:`prepared_fact`
+returns a fact read once per host, and operations that are handed a fact's
+value (``stage_config(live=…)``) read nothing more when they run.
+"""
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from pyinfra.api.facts import FactBase
+from pyinfra.api.host import Host
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_host, host, state
 
+from pgfortress.batch import batched_command, split_batch
 from pgfortress.catalog import CatalogState, catalog_query, parse_catalog
 from pgfortress.plan.apply import FileState, file_state_command, parse_file_state
 from pgfortress.plan.layout import CLUSTERS_COMMAND, installed_majors
@@ -15,13 +30,106 @@ from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_que
 
 __all__ = [
     "ConfigFileState",
+    "FactBatch",
+    "FactRead",
     "InterfaceAddresses",
     "PostgresCatalog",
+    "PostgresCatalogs",
     "PostgresClusters",
     "PostgresConfigState",
     "PostgresProbeRole",
+    "prefetch",
+    "prepared_fact",
     "psql_command",
 ]
+
+T = TypeVar("T")
+
+# Facts read while pyinfra prepares, per host: (fact class, arguments) → value.
+_PREPARED: WeakKeyDictionary[Host, dict[tuple[type, str], Any]] = WeakKeyDictionary()
+
+
+def prepared_fact(cls: type[FactBase[T]], **kwargs: Any) -> T:
+    """``host.get_fact``, read once per host while pyinfra prepares.
+
+    pyinfra keeps no fact between two reads, so two roles that need the same
+    fact (the host's release, its clusters) would each cost a round trip.
+    Nothing on the host changes before the execute stage, so a value read
+    then stays true until it starts; after that, every read is a fresh one.
+    Callers must not change the value they get.
+    """
+    if state.current_stage != StateStage.Prepare:
+        return host.get_fact(cls, **kwargs)
+    real: Host = ctx_host.get()  # type: ignore[no-untyped-call]
+    known = _PREPARED.setdefault(real, {})  # keyed on the Host behind ``host``
+    key = (cls, repr(sorted(kwargs.items())))
+    if key not in known:
+        known[key] = host.get_fact(cls, **kwargs)
+    value: T = known[key]
+    return value
+
+
+FactRead = tuple[type[FactBase[Any]], dict[str, Any]]
+
+
+def prefetch(*reads: FactRead) -> None:
+    """Read several facts in one round trip, for :func:`prepared_fact` to
+    return; outside pyinfra's prepare stage, does nothing.
+
+    Each fact's own command and parser are used, so a fact read this way
+    holds what ``host.get_fact`` would have returned. A fact whose command
+    is missing on the host gets its default, as pyinfra gives it while
+    preparing; one that fails fails the host, as it would alone.
+    """
+    if state.current_stage != StateStage.Prepare:
+        return
+    real: Host = ctx_host.get()  # type: ignore[no-untyped-call]
+    known = _PREPARED.setdefault(real, {})
+    wanted = [(c, k) for c, k in reads if (c, repr(sorted(k.items()))) not in known]
+    if not wanted:
+        return
+    sections: list[list[str]] = host.get_fact(FactBatch, reads=wanted)
+    if len(sections) != len(wanted):
+        return  # the batch failed and pyinfra failed the host: read nothing
+    for (cls, kwargs), lines in zip(wanted, sections, strict=True):
+        fact = cls()
+        if not lines or lines == [_MISSING]:
+            value = fact.default()
+        else:
+            value = fact.process(lines)
+        known[(cls, repr(sorted(kwargs.items())))] = value
+
+
+_MISSING = "##pgfortress-no-command##"
+
+
+class FactBatch(FactBase[list[list[str]]]):
+    """The output lines of several facts' commands, read in one round trip.
+
+    Not for facts that batch reads themselves (:class:`PostgresCatalogs`):
+    their section markers would end the outer sections.
+    """
+
+    def command(self, reads: Sequence[FactRead]) -> str:
+        return batched_command([_fact_command(cls(), kw) for cls, kw in reads])
+
+    @staticmethod
+    def default() -> list[list[str]]:
+        return []
+
+    def process(self, output: Iterable[str]) -> list[list[str]]:
+        return split_batch(output)
+
+
+def _fact_command(fact: FactBase[Any], kwargs: dict[str, Any]) -> str:
+    command = fact.command(**kwargs) if callable(fact.command) else fact.command
+    needs = fact.requires_command(**kwargs)
+    if not needs:
+        return str(command)
+    return (
+        f"if command -v {needs} >/dev/null 2>&1; then ( {command} ); "
+        f"else echo '{_MISSING}'; fi"
+    )
 
 
 def psql_command(*args: str, database: str = "postgres") -> str:
@@ -142,3 +250,28 @@ class PostgresCatalog(FactBase[CatalogState | None]):
     def process(self, output: Iterable[str]) -> CatalogState | None:
         text = "\n".join(output).strip()
         return parse_catalog(text) if text else None
+
+
+class PostgresCatalogs(FactBase[list[CatalogState | None]]):
+    """:class:`PostgresCatalog` of several databases, in the order of
+    ``databases``, in one round trip: one query per database, the query's text
+    sent once."""
+
+    def command(self, databases: Sequence[str], version_num: int) -> str:
+        reads = [
+            f'{psql_command("-A", "-t", database=name)} -c "$query" 2>/dev/null || true'
+            for name in databases
+        ]
+        prelude = f"query={shlex.quote(catalog_query(version_num))}"
+        batch = batched_command(reads, prelude=prelude)
+        return f"if command -v psql >/dev/null; then {batch}; fi"
+
+    @staticmethod
+    def default() -> list[CatalogState | None]:
+        # No psql yet, so nothing printed: the caller plans for fresh ones.
+        return []
+
+    def process(self, output: Iterable[str]) -> list[CatalogState | None]:
+        sections = split_batch(output)
+        texts = ("\n".join(lines).strip() for lines in sections)
+        return [parse_catalog(text) if text else None for text in texts]

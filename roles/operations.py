@@ -26,6 +26,7 @@ from pyinfra.operations.util.files import generate_color_diff
 from pgfortress.plan.apply import (
     CANDIDATE_SUFFIX,
     ApplyPlan,
+    FileState,
     apply_script,
     needs_candidate,
 )
@@ -34,10 +35,13 @@ from pgfortress.secrets import Secret
 from .facts import ConfigFileState, psql_command
 
 __all__ = [
+    "already_done",
     "apply_config",
     "group_member",
+    "plain_file",
     "psql_secret_script",
     "secret_file",
+    "service_running",
     "stage_config",
 ]
 
@@ -47,11 +51,24 @@ STAGING_DIR = "/run/pgfortress"
 
 
 @operation()
-def group_member(user: str, group: str) -> Generator[str, None, None]:
-    """Make ``user`` a member of ``group``, leaving its other groups alone."""
-    if group not in host.get_fact(Groups):
+def group_member(
+    user: str,
+    group: str,
+    groups: list[str] | None = None,
+    users: dict[str, Any] | None = None,
+) -> Generator[str, None, None]:
+    """Make ``user`` a member of ``group``, leaving its other groups alone.
+
+    ``groups`` and ``users`` are pyinfra's ``Groups`` and ``Users`` facts if
+    the caller read them already; without them, the operation reads them.
+    """
+    if groups is None:
+        groups = host.get_fact(Groups)
+    if users is None:
+        users = host.get_fact(Users)
+    if group not in groups:
         yield f"groupadd --system {shlex.quote(group)}"
-    details = host.get_fact(Users).get(user)
+    details = users.get(user)
     if details is not None and group in details.get("groups", []):
         host.noop(f"{user} is already a member of {group}")
         return
@@ -89,6 +106,44 @@ def _upload(
 
 
 @operation()
+def already_done(reason: str) -> Generator[str, None, None]:
+    """Nothing to do, and why: listed like any operation, reads nothing."""
+    host.noop(reason)
+    yield from ()
+
+
+@operation()
+def plain_file(
+    dest: str, content: str, user: str, group: str, mode: str, live: FileState
+) -> Generator[Any, None, None]:
+    """Upload ``content`` to ``dest`` unless it is there already with this owner
+    and mode; ``live`` is the file's state, read by the caller before any
+    operation ran (with other facts, in one round trip)."""
+    data = content.encode()
+    if not needs_candidate(live, data, user, group, mode):
+        host.noop(f"{dest} is already as wanted")
+        return
+    if state.config.DIFF:
+        _log_diff(dest, content, exists=live.sha256 is not None)
+    yield from _upload(data, dest, user, group, mode)
+
+
+@operation()
+def service_running(
+    service: str, running: bool, enabled: bool
+) -> Generator[str, None, None]:
+    """Start and enable a systemd ``service``, as found by the caller (pyinfra's
+    ``SystemdStatus`` and ``SystemdEnabled``, read before any operation ran)."""
+    if running and enabled:
+        host.noop(f"{service} is running and enabled")
+        return
+    if not running:
+        yield f"systemctl start {shlex.quote(service)}"
+    if not enabled:
+        yield f"systemctl enable {shlex.quote(service)}"
+
+
+@operation()
 def psql_secret_script(
     script: Secret, needed: bool, reason: str
 ) -> Generator[Any, None, None]:
@@ -108,18 +163,27 @@ def psql_secret_script(
 
 @operation()
 def stage_config(
-    dest: str, content: str | Secret, user: str, group: str, mode: str
+    dest: str,
+    content: str | Secret,
+    user: str,
+    group: str,
+    mode: str,
+    live: FileState | None = None,
 ) -> Generator[Any, None, None]:
     """Put ``content`` next to ``dest`` as a candidate, if ``dest`` differs from it.
 
     The live file is compared (text, owner, mode) and left alone: only
     :func:`apply_config` swaps a candidate in, once PostgreSQL accepts it. So a
     run with nothing to change uploads nothing and reports no change. A
-    :class:`Secret` is never shown, not even with ``--diff``.
+    :class:`Secret` is never shown, not even with ``--diff``. ``live`` is the
+    file's state if the caller read it already (several files in one round
+    trip, before any operation ran; nothing in between may change the file);
+    without it, the operation reads it.
     """
     text = content.reveal() if isinstance(content, Secret) else content
     data = text.encode()
-    live = host.get_fact(ConfigFileState, path=dest)
+    if live is None:
+        live = host.get_fact(ConfigFileState, path=dest)
     candidate = dest + CANDIDATE_SUFFIX
     if not needs_candidate(live, data, user, group, mode):
         if live.candidate:

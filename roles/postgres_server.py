@@ -42,21 +42,22 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from io import StringIO
 from typing import Any
 
 from pyinfra import logger
 from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
+from pyinfra.context import state as run_state
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.server import Hostname, LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.facts.server import Groups, Hostname, LinuxDistribution, Users
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.operations import apt, files, server
 
 from pgfortress import scram, tls
 from pgfortress.errors import PgFortressError, SecretStoreError, SpecError
 from pgfortress.plan import PostgresLayout, layout_for, render_hba, render_settings
-from pgfortress.plan.apply import apply_plan
+from pgfortress.plan.apply import FileState, apply_plan, needs_candidate
 from pgfortress.plan.hba import hba_lines, lockout_problem, uses_ldap
 from pgfortress.plan.layout import release_mismatch
 from pgfortress.plan.listen import LOOPBACK, resolve_listen
@@ -67,13 +68,25 @@ from pgfortress.spec.hba_policy import policy_warnings
 from pgfortress.spec.postgres import check_settings_for
 
 from .facts import (
+    ConfigFileState,
+    FactRead,
     InterfaceAddresses,
     PostgresClusters,
     PostgresConfigState,
     PostgresProbeRole,
+    prefetch,
+    prepared_fact,
 )
 from .ldap_client import directory_ca, ldap_client
-from .operations import apply_config, group_member, psql_secret_script, stage_config
+from .operations import (
+    already_done,
+    apply_config,
+    group_member,
+    plain_file,
+    psql_secret_script,
+    service_running,
+    stage_config,
+)
 from .package_lists import refresh_package_lists
 
 __all__ = [
@@ -147,11 +160,28 @@ class ServerConfig:
 @deploy("Harden PostgreSQL server")
 def postgres_server() -> None:
     config = server_config()
+    # The server's state, in one round trip, before any operation uses it.
+    wanted = config.files()
+    reads: list[FactRead] = [(ConfigFileState, {"path": f.dest}) for f in wanted]
+    reads.append((DebPackages, {}))
+    reads.append((PostgresConfigState, {"paths": _stale_paths(config.layout)}))
+    reads.append((ConfigFileState, {"path": TRUST_STORE_CA}))
+    reads += [(Groups, {}), (Users, {})]
+    unit = _unit(config.layout)
+    reads += [
+        (SystemdStatus, {"services": [unit]}),
+        (SystemdEnabled, {"services": [unit]}),
+    ]
+    if config.spec.probe_role is not None and config.probe is not None:
+        reads.append((PostgresProbeRole, {"role": config.spec.probe_role.name}))
+    prefetch(*reads)
     _install(config.layout)
     group_member(
         name="Socket group for local clients",
         user="postgres",
         group=config.spec.socket.group,
+        groups=prepared_fact(Groups),
+        users=prepared_fact(Users),
     )
     files.directory(
         name="TLS directory",
@@ -164,7 +194,7 @@ def postgres_server() -> None:
     if uses_ldap(config.spec.hba):
         # Before pg_hba.conf: ldap rules go live with the directory's CA in place.
         ldap_client(directory_ca(config.ca_pem))
-    apply_files(config, config.files())
+    apply_files(config, wanted)
     if config.spec.probe_role is not None and config.probe is not None:
         _probe_role(config.spec.probe_role.name, config.probe)
 
@@ -182,7 +212,7 @@ def server_config() -> ServerConfig:
         if lockout is not None:
             raise SpecError(f"host {host.name}: postgres_hba: {lockout}")
         layout = host_layout(spec)
-        interfaces: dict[str, list[str]] = host.get_fact(InterfaceAddresses)
+        interfaces: dict[str, list[str]] = prepared_fact(InterfaceAddresses)
         listen = resolve_listen(host.name, spec.listen, interfaces)
         dns_names, ips = _certificate_names(spec, listen)
         ca, issued = tls.host_certificate(
@@ -215,6 +245,10 @@ def apply_files(config: ServerConfig, wanted: Sequence[ConfigFile]) -> None:
     it is stopped, with the files it last ran with: it must be running to
     check the new ones.
     """
+    # Every file's state, read before any operation runs (in one round trip
+    # with the server's other facts, see postgres_server()).
+    prefetch(*((ConfigFileState, {"path": f.dest}) for f in wanted))
+    live = {f.dest: prepared_fact(ConfigFileState, path=f.dest) for f in wanted}
     staged = [
         stage_config(
             name=f.label,
@@ -223,30 +257,47 @@ def apply_files(config: ServerConfig, wanted: Sequence[ConfigFile]) -> None:
             user=f.user,
             group=f.group,
             mode=f.mode,
+            live=live[f.dest],
         )
         for f in wanted
     ]
+    if run_state.config.DIFF:
+        # Asking an operation whether it changes anything runs it while
+        # preparing, and stage_config shows its diff then: a --dry --diff run,
+        # which executes nothing, shows what each file would become.
+        for op in staged:
+            _ = op.changed
     layout, spec = config.layout, config.spec
-    systemd.service(
+    unit = _unit(layout)
+    service_running(
         name="PostgreSQL running and enabled",
-        service=layout.service,
-        running=True,
-        enabled=True,
+        service=unit,
+        running=prepared_fact(SystemdStatus, services=[unit]).get(unit, False),
+        enabled=prepared_fact(SystemdEnabled, services=[unit]).get(unit, False),
     )
     apply_config(
         name="Apply configuration (check, reload or restart, verify)",
         plan=apply_plan(
             host.name, layout, spec.socket.directory, spec.port, config.listen
         ),
-        changed=any(op.changed for op in staged),
+        changed=any(_differs(f, live[f.dest]) for f in wanted),
         stale=_running_config_is_stale(layout),
+    )
+
+
+def _differs(wanted: ConfigFile, live: FileState) -> bool:
+    """Whether staging ``wanted`` changes anything: a candidate to upload, or
+    one left by an earlier run to remove (what :func:`stage_config` does)."""
+    content = wanted.content
+    text = content.reveal() if isinstance(content, Secret) else content
+    return live.candidate or needs_candidate(
+        live, text.encode(), wanted.user, wanted.group, wanted.mode
     )
 
 
 def _running_config_is_stale(layout: PostgresLayout) -> str | None:
     """Why the running server lags its files (an earlier run failed), if it does."""
-    paths = [layout.dropin_file, layout.hba_file, layout.server_cert, layout.server_key]
-    state = host.get_fact(PostgresConfigState, paths=paths)
+    state = prepared_fact(PostgresConfigState, paths=_stale_paths(layout))
     if state is None:
         return None
     if state["pending_restart"]:
@@ -256,6 +307,16 @@ def _running_config_is_stale(layout: PostgresLayout) -> str | None:
     return None
 
 
+def _unit(layout: PostgresLayout) -> str:
+    """The server's systemd unit, named as pyinfra's systemd facts name it."""
+    return f"{layout.service}.service"
+
+
+def _stale_paths(layout: PostgresLayout) -> list[str]:
+    """The files whose change the running server must have read."""
+    return [layout.dropin_file, layout.hba_file, layout.server_cert, layout.server_key]
+
+
 def host_layout(spec: PostgresHostSpec) -> PostgresLayout:
     """The layout of the major this host runs, from the inventory or its facts.
 
@@ -263,13 +324,21 @@ def host_layout(spec: PostgresHostSpec) -> PostgresLayout:
     else the major the host's Debian release ships. ``postgres_settings`` the
     chosen major does not have are refused here, before any change.
     """
-    distro = host.get_fact(LinuxDistribution)
+    # With what server_config() needs to know of the host, in one round trip;
+    # each fact is read once per host (prepared_fact()), whichever role asks.
+    prefetch(
+        (LinuxDistribution, {}),
+        (PostgresClusters, {}),
+        (InterfaceAddresses, {}),
+        (Hostname, {}),
+    )
+    distro = prepared_fact(LinuxDistribution)
     if distro.get("name") != "Debian":
         raise SpecError(
             f"host {host.name}: runs {distro.get('name')}; pgfortress supports Debian"
         )
     release = distro.get("major")
-    installed: list[int] = host.get_fact(PostgresClusters)
+    installed: list[int] = prepared_fact(PostgresClusters)
     layout = layout_for(host.name, release, spec.version, installed)
     check_settings_for(spec, layout.version)
     mismatch = release_mismatch(host.name, layout, release)
@@ -283,7 +352,7 @@ def _certificate_names(
 ) -> tuple[list[str], list[str]]:
     """The DNS names and addresses the server certificate must carry."""
     ips = sorted({a for a in listen if a not in LOOPBACK and a != "*"})
-    names = {*spec.tls.dns_names, str(host.get_fact(Hostname))}
+    names = {*spec.tls.dns_names, str(prepared_fact(Hostname))}
     if not _is_ip(host.name):
         names.add(host.name)
     return sorted(names), ips
@@ -306,24 +375,27 @@ def _probe_password(spec: PostgresHostSpec) -> Secret | None:
 
 
 def _install(layout: PostgresLayout) -> None:
-    installed = host.get_fact(DebPackages)
+    installed = prepared_fact(DebPackages)
+    packages = [layout.package, "postgresql-client-common"]
+    name = f"Install {layout.package}"
+    if all(p in installed for p in packages):
+        # Read while preparing already: apt would only read the list again.
+        already_done(name=name, reason=f"{' and '.join(packages)} are installed")
+        return
     if layout.package not in installed:
         refresh_package_lists(name="Refresh package lists")
-    apt.packages(
-        name=f"Install {layout.package}",
-        packages=[layout.package, "postgresql-client-common"],
-        no_recommends=True,
-    )
+    apt.packages(name=name, packages=packages, no_recommends=True)
 
 
 def _trust_store(ca_pem: bytes) -> None:
-    trusted = files.put(
+    trusted = plain_file(
         name="CA certificate in the system trust store",
-        src=StringIO(ca_pem.decode()),
         dest=TRUST_STORE_CA,
+        content=ca_pem.decode(),
         user="root",
         group="root",
         mode="644",
+        live=prepared_fact(ConfigFileState, path=TRUST_STORE_CA),
     )
     server.shell(
         name="Refresh the system trust store",
@@ -333,16 +405,17 @@ def _trust_store(ca_pem: bytes) -> None:
 
 
 def _probe_role(role: str, password: Secret) -> None:
-    state = host.get_fact(PostgresProbeRole, role=role)
+    state = prepared_fact(PostgresProbeRole, role=role)
     if state is None:
         needed, reason = True, ""
     else:
         matches = state.can_login and password_matches(state, password)
         needed, reason = not matches, f"database role {role} exists with its password"
-    verifier = scram.make_verifier(password)
+    # A verifier costs a key derivation: made only when it will be sent.
+    script = probe_script(role, scram.make_verifier(password)) if needed else ""
     psql_secret_script(
         name=f"Probe database role {role}",
-        script=Secret(probe_script(role, verifier)),
+        script=Secret(script),
         needed=needed,
         reason=reason,
     )

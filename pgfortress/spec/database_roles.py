@@ -12,6 +12,7 @@ opposite.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -245,7 +246,14 @@ def load_database_roles(path: Path) -> DatabaseRolesSpec:
             f"{path}: cannot read the database roles spec ({reason}); check "
             "postgres_database_roles in the inventory"
         ) from None
-    return parse_database_roles(text, str(path))
+    return _parsed(text, str(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(text: str, source: str) -> DatabaseRolesSpec:
+    """:func:`parse_database_roles`, once per text: every host of a run reads
+    the same file, and the spec (frozen models) is shared, never changed."""
+    return parse_database_roles(text, source)
 
 
 def _kind_phrase(target: GrantTarget) -> str:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench._lab import BenchError
-from bench.many_hosts import NEW_GRANT, parse_results, split_phases, with_grant
+from bench.many_hosts import (
+    NEW_GRANT,
+    compare,
+    comparison_text,
+    cpu_from_stat,
+    parse_results,
+    prepare_cpu,
+    split_phases,
+    with_grant,
+)
 from pgfortress.spec.database_roles import parse_database_roles
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,3 +87,51 @@ def test_the_new_grant_lands_in_the_labs_spec_and_parses() -> None:
 def test_a_spec_without_grants_is_refused() -> None:
     with pytest.raises(BenchError, match="no grants"):
         with_grant("roles: {}\n")
+
+
+def test_cpu_is_read_from_proc_stat_past_the_command_name() -> None:
+    # The command name may hold spaces and parentheses; fields 14 and 15 count.
+    stat = "4242 (py (infra) x) S 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0 1 0"
+    assert cpu_from_stat(stat, 100) == 2.0
+
+
+def test_prepare_cpu_is_the_cpu_between_its_progress_lines() -> None:
+    assert prepare_cpu({"connect": 0.4, "prepare": 0.5, "execute": 1.25}) == 0.75
+    assert prepare_cpu({"prepare": 0.5}) == 0.0
+
+
+def _summary(change_s: float, prepare: float, commands: float) -> dict[str, Any]:
+    sizes = {
+        size: {
+            "change": {
+                "median_s": change_s * n,
+                "prepare_cpu_per_host_s": prepare,
+            }
+        }
+        for n, size in ((1, "1"), (2, "5"))
+    }
+    return {
+        "summary": {
+            "sizes": sizes,
+            "ratio_change": 2.0,
+            "prepare_cpu_per_added_host_s": prepare,
+        },
+        "round_trips": {"1": {"ssh_commands_per_host": commands}},
+    }
+
+
+def test_before_and_after_are_compared_per_size() -> None:
+    comparison = compare(_summary(4.0, 0.2, 33), _summary(3.0, 0.1, 17))
+    one, five = comparison["sizes"]["1"], comparison["sizes"]["5"]
+    assert one["change_s"] == [4.0, 3.0]
+    assert one["change_ratio"] == 0.75
+    assert one["prepare_cpu_ratio"] == 0.5
+    assert one["ssh_commands_per_host"] == [33, 17]
+    assert "ssh_commands_per_host" not in five
+    assert five["change_ratio"] == 0.75
+    results = {"comparison": comparison, "environment": {"baseline": "abc1234"}}
+    text = comparison_text(results)
+    assert "--baseline abc1234" in text
+    assert "| 1 | 4.0 → 3.0 | 0.75 | 0.200 → 0.100 | 0.5 | 33 → 17 |" in text
+    assert "before 0.200 s, after 0.100 s" in text
+    assert comparison_text({"environment": {}}) == ""

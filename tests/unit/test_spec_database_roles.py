@@ -32,6 +32,19 @@ def test_shipped_specs_are_valid(name: str) -> None:
     assert "app_owner" in spec.roles
 
 
+def test_a_spec_file_is_parsed_once_per_text(tmp_path: Path) -> None:
+    # Every host of a run loads the same file: one parse serves them all.
+    path = tmp_path / "roles.yml"
+    text = (REPO / "specs" / "lab.yml").read_text()
+    path.write_text(text)
+    first = load_database_roles(path)
+    assert load_database_roles(path) is first
+    path.write_text(text.replace("app_owner", "app_keeper"))
+    changed = load_database_roles(path)
+    assert "app_keeper" in changed.roles
+    assert "app_owner" not in changed.roles
+
+
 def test_reference_shows_the_example_as_it_is() -> None:
     reference = (REPO / "docs" / "reference" / "database-roles.md").read_text()
     example = (REPO / "specs" / "example.yml").read_text()
