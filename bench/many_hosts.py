@@ -32,11 +32,12 @@ of docs/benchmarks.md; the lab is taken down again, also when a step fails.
 
 ``--baseline REF`` compares two versions of the deploys in the same run, on
 the same lab: REF (a commit, checked out in a clone) is *before*, the
-working tree *after*. Each size runs its change, re-run and revert with one
-and then the other (which goes first alternates by round), and the SSH
-commands are counted for both. The control machine's CPU is also read at
-pyinfra's progress lines (``/proc/<pid>/stat``), so the prepare phase's own
-CPU is known: facts read and operations built for every host.
+working tree *after* (the clone is removed at the end). Each size runs its
+change, re-run and revert with one and then the other (which goes first
+alternates by round), and the SSH commands are counted for both. The
+control machine's CPU is also read at pyinfra's progress lines
+(``/proc/<pid>/stat``), so the prepare phase's own CPU is known: facts read
+and operations built for every host.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import json
 import os
 import resource
 import runpy
+import shutil
 import statistics
 import subprocess
 import sys
@@ -616,6 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         say(f"taking lab {LAB} down")
         labs.down(LAB)
+        for variant in variants:
+            if variant.repo != REPO:
+                shutil.rmtree(variant.repo, ignore_errors=True)
     results: dict[str, Any] = {
         "environment": env,
         "fresh_deploy_s": round(fresh, 1),
