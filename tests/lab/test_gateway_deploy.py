@@ -97,9 +97,10 @@ if body:
 context = ssl.create_default_context(cafile="/root/lab-ca.crt")
 try:
     with urllib.request.urlopen(request, context=context, timeout=10) as answer:
-        print(json.dumps([answer.status, answer.read().decode()]))
+        print(json.dumps([answer.status, answer.read().decode(), None]))
 except urllib.error.HTTPError as error:
-    print(json.dumps([error.code, error.read().decode()]))
+    wait = error.headers.get("Retry-After")
+    print(json.dumps([error.code, error.read().decode(), wait]))
 """
 
 
@@ -111,11 +112,23 @@ def call_from_client(
     body: str | None = None,
 ) -> tuple[int, str]:
     """An HTTPS call from client1; the token travels on stdin, not argv."""
+    status, text, _ = call_with_retry_after(deployed, path, token, method, body)
+    return status, text
+
+
+def call_with_retry_after(
+    deployed: Deployed,
+    path: str,
+    token: str | None,
+    method: str = "GET",
+    body: str | None = None,
+) -> tuple[int, str, str | None]:
+    """:func:`call_from_client`, with the answer's Retry-After header."""
     script = CALL.format(url=deployed.url + path, token=token, method=method, body=body)
     result = ssh_run(deployed.lab, "client1", "python3 -", stdin=script)
     assert result.returncode == 0, result.stderr
-    status, text = json.loads(result.stdout)
-    return int(status), str(text)
+    status, text, wait = json.loads(result.stdout)
+    return int(status), str(text), wait
 
 
 def test_second_deploy_changes_nothing(deployed: Deployed) -> None:
@@ -319,6 +332,45 @@ def test_hosts_outside_the_client_networks_cannot_reach_the_gateway(
     }
     _, _, client = connect(lab, "client1", [https])
     assert client == {f"{gw.address} 8443": "connected"}
+
+
+def gateway_process(deployed: Deployed) -> str:
+    """The service's main process id and restart count, to tell a restart."""
+    return ssh(
+        deployed.lab, "gw1", f"systemctl show -p MainPID -p NRestarts --value {UNIT}"
+    )
+
+
+def test_503_while_the_database_is_down_and_recovery_without_a_restart(
+    deployed: Deployed,
+) -> None:
+    before = gateway_process(deployed)
+    path, token = "/customers?id=eq.1", deployed.token()
+    assert call_from_client(deployed, path, token)[0] == 200
+    ssh(deployed.lab, "db1", "systemctl stop postgresql")
+    try:
+        status, text, wait = call_with_retry_after(deployed, path, token)
+        assert status == 503, text
+        assert json.loads(text)["code"] == "PGF503", text
+        assert wait is not None
+        assert int(wait) > 0
+        # Nothing of libpq's or the server's own words reaches the client.
+        database = deployed.lab.hosts["db1"]
+        for leak in ("5432", database.address, "psycopg", "FATAL", "Traceback"):
+            assert leak not in text, text
+    finally:
+        ssh(deployed.lab, "db1", "systemctl start postgresql")
+    deadline = time.monotonic() + 90
+    status = 0
+    while time.monotonic() < deadline:
+        status, text = call_from_client(deployed, path, token)
+        if status == 200:
+            break
+        assert status == 503, text
+        time.sleep(2)
+    assert status == 200, "the gateway did not recover once the database was back"
+    assert json.loads(text)[0]["name"] == "Ada"
+    assert gateway_process(deployed) == before, "the gateway was restarted"
 
 
 def test_tokens_from_an_identity_provider_key_replace_the_secret(
