@@ -27,7 +27,7 @@ import hashlib
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,11 +201,11 @@ def test_the_oci_archive_is_read_by_skopeo(built: Built) -> None:
     assert (inspected["Os"], inspected["Architecture"]) == ("linux", "amd64")
 
 
-def test_an_image_whose_first_boot_leaves_a_world_readable_key_is_rejected(
-    built: Built, tmp_path: Path
-) -> None:
-    assert built.run.returncode == 0, built.run.output[-3000:]
-    # The fault: a first-boot script that installs PostgreSQL's key 0644.
+def tampered_copy(
+    built: Built, role: str, tmp_path: Path, tamper: Callable[[Path], None]
+) -> Artifacts:
+    """A copy of a built image with ``tamper`` applied to its unpacked root,
+    next to its build record and a stale manifest that must not survive."""
     root = tmp_path / "root"
     root.mkdir()
     subprocess.run(
@@ -213,16 +213,29 @@ def test_an_image_whose_first_boot_leaves_a_world_readable_key_is_rejected(
         check=True,
         timeout=600,
     )
-    script = root / SCRIPT_PATH
-    good = script.read_text()
-    broken = good.replace('-m 600 "$work/server.key"', '-m 644 "$work/server.key"')
-    assert broken != good
-    script.write_text(broken)
-    files = artifacts_for(tmp_path, "db", built.platform.name)
+    tamper(root)
+    files = artifacts_for(tmp_path, role, built.platform.name)
     pack_rootfs(root, files.rootfs)
     shutil.rmtree(root)
     shutil.copy(built.files.build, files.build)
-    files.manifest.write_text("{}")  # a stale manifest must not survive
+    files.manifest.write_text("{}")
+    return files
+
+
+def test_an_image_whose_first_boot_leaves_a_world_readable_key_is_rejected(
+    built: Built, tmp_path: Path
+) -> None:
+    assert built.run.returncode == 0, built.run.output[-3000:]
+
+    # The fault: a first-boot script that installs PostgreSQL's key 0644.
+    def leave_the_key_readable(root: Path) -> None:
+        script = root / SCRIPT_PATH
+        good = script.read_text()
+        broken = good.replace('-m 600 "$work/server.key"', '-m 644 "$work/server.key"')
+        assert broken != good
+        script.write_text(broken)
+
+    files = tampered_copy(built, "db", tmp_path, leave_the_key_readable)
 
     run = pgfortress("image", "verify", str(files.rootfs), f"--lab={LAB_NAME}")
 
@@ -324,22 +337,14 @@ def test_a_gateway_image_with_a_world_readable_key_is_refused_by_the_scan(
     built_gateway: Built, tmp_path: Path
 ) -> None:
     assert built_gateway.run.returncode == 0, built_gateway.run.output[-3000:]
+
     # The fault: the gateway's TLS key left in the image, readable by all.
-    root = tmp_path / "root"
-    root.mkdir()
-    subprocess.run(
-        ["tar", *TAR_OPTIONS, "-xpf", str(built_gateway.files.rootfs), "-C", str(root)],
-        check=True,
-        timeout=600,
-    )
-    key = root / "etc/pgfortress-gateway/tls.key"
-    key.write_text(KEY)
-    key.chmod(0o644)
-    files = artifacts_for(tmp_path, "gateway", built_gateway.platform.name)
-    pack_rootfs(root, files.rootfs)
-    shutil.rmtree(root)
-    shutil.copy(built_gateway.files.build, files.build)
-    files.manifest.write_text("{}")  # a stale manifest must not survive
+    def leave_a_readable_key(root: Path) -> None:
+        key = root / "etc/pgfortress-gateway/tls.key"
+        key.write_text(KEY)
+        key.chmod(0o644)
+
+    files = tampered_copy(built_gateway, "gateway", tmp_path, leave_a_readable_key)
 
     run = pgfortress("image", "verify", str(files.rootfs), f"--lab={GATEWAY_LAB}")
 
