@@ -1,5 +1,10 @@
 """One request's transaction sent through libpq's pipeline, without cursors.
 
+The gateway's requests now go through lanes (:mod:`._lanes`), which pipeline
+many requests on one connection and share this module's per-connection state
+(prepared names, transformer); :func:`run_pair` runs one request's pair on a
+connection of its own.
+
 psycopg's cursor and pipeline objects cost more CPU per request than anything
 else between the HTTP server and PostgreSQL (docs/benchmarks.md): a request
 only ever sends two statements and reads one row. :func:`run_pair` sends them
@@ -54,12 +59,14 @@ _SQLSTATE = pq.DiagnosticField.SQLSTATE
 
 class _State:
     """What one connection keeps between requests: its prepared statements
-    (text → name) and the transformer that dumps values and loads rows."""
+    (text → name), the texts whose Parse is on its way (on a lane, see
+    :mod:`._lanes`) and the transformer that dumps values and loads rows."""
 
-    __slots__ = ("created", "names", "transformer")
+    __slots__ = ("created", "names", "parsing", "transformer")
 
     def __init__(self, transformer: abc.Transformer) -> None:
         self.names: dict[bytes, bytes] = {}
+        self.parsing: set[bytes] = set()
         self.created = 0
         self.transformer = transformer
 

@@ -7,10 +7,15 @@ true)`` and the request's own statement. Both run in the one implicit
 transaction that ends at the pipeline's Sync, so the role and the claims last
 only for that request and the next one on the same connection starts as the
 bare authenticator again. They go through libpq's pipeline directly, as
-prepared statements, without psycopg's cursors (:mod:`._pipeline`)."""
+prepared statements, without psycopg's cursors, pipelined on a few
+connections held for that ("lanes", :mod:`._lanes`): a request queues its
+statements behind the ones already sent on a lane instead of waiting for a
+connection of its own. One connection of the pool stays out of the lanes for
+the catalog, the membership check and the health check."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ._pipeline import run_pair
+from ._lanes import Lane
 from .errors import ForbiddenError, GatewayError, RequestError, UnavailableError
 
 __all__ = ["Database", "Query", "missing_memberships"]
@@ -99,11 +104,20 @@ class Database:
             # the pipeline's Sync, without the BEGIN and COMMIT messages.
             kwargs={"autocommit": True},
         )
+        self._lane_limit = max(1, max_size - 1)
+        self._lanes: list[Lane] = []
+        self._opening = 0
+        self._lane_waiters: list[asyncio.Future[None]] = []
+        self._returning: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         await self._pool.open(wait=False)
 
     async def close(self) -> None:
+        for lane in list(self._lanes):
+            lane.close()
+        if self._returning:
+            await asyncio.gather(*self._returning, return_exceptions=True)
         await self._pool.close()
 
     async def fetch_json(self, query: str, params: Sequence[object]) -> Any:
@@ -141,42 +155,101 @@ class Database:
         """Run ``query`` in one transaction as ``role``; return its single row."""
         timeout = "0" if statement_timeout_ms is None else str(statement_timeout_ms)
         setup = READ_SETUP if read_only else REQUEST_SETUP
-        async with self._connection() as conn:
-            try:
-                # One round trip and one transaction, on libpq's pipeline
-                # without psycopg's cursors (see _pipeline).
-                setup_pair = (setup, (role, claims_json, timeout))
-                return await run_pair(conn, setup_pair, (query.sql, query.params))
-            except psycopg.errors.InsufficientPrivilege as error:
-                raise ForbiddenError("permission denied") from error
-            except psycopg.errors.ReadOnlySqlTransaction as error:
-                raise RequestError(
-                    "this call writes to the database; call it with POST", status=405
-                ) from error
-            except _TOO_BIG as error:
-                raise RequestError(
-                    "the request is too large or too complex for the database"
-                ) from error
-            except psycopg.errors.QueryCanceled as error:
-                raise GatewayError("statement timed out", status=504) from error
-            except _BAD_VALUES as bad:
-                raise RequestError(_client_message(bad), status=_status(bad)) from bad
-            except psycopg.OperationalError as error:
-                # The connection died under the request (the pool replaces it),
-                # or the server gave up on it (a deadlock): worth a retry.
-                raise UnavailableError(
-                    "the database could not complete the request; try again"
-                ) from error
-            except _NOT_APPLICABLE as unfit:
-                # Valid names, but an operator, order or call the types do not
-                # support (is.true on an integer, eq on json, an overloaded
-                # function): the request's fault, said without the server's text.
-                raise RequestError(
-                    "the request cannot be applied to these columns or arguments"
-                ) from unfit
+        lane = await self._lane()
+        try:
+            # One transaction, queued on a lane's pipeline (see _lanes).
+            setup_pair = (setup, (role, claims_json, timeout))
+            return await lane.run([setup_pair, (query.sql, query.params)])
+        except psycopg.errors.InsufficientPrivilege as error:
+            raise ForbiddenError("permission denied") from error
+        except psycopg.errors.ReadOnlySqlTransaction as error:
+            raise RequestError(
+                "this call writes to the database; call it with POST", status=405
+            ) from error
+        except _TOO_BIG as error:
+            raise RequestError(
+                "the request is too large or too complex for the database"
+            ) from error
+        except psycopg.errors.QueryCanceled as error:
+            raise GatewayError("statement timed out", status=504) from error
+        except _BAD_VALUES as bad:
+            raise RequestError(_client_message(bad), status=_status(bad)) from bad
+        except psycopg.OperationalError as error:
+            # The connection died under the request (the pool replaces it),
+            # or the server gave up on it (a deadlock): worth a retry.
+            raise UnavailableError(
+                "the database could not complete the request; try again"
+            ) from error
+        except _NOT_APPLICABLE as unfit:
+            # Valid names, but an operator, order or call the types do not
+            # support (is.true on an integer, eq on json, an overloaded
+            # function): the request's fault, said without the server's text.
+            raise RequestError(
+                "the request cannot be applied to these columns or arguments"
+            ) from unfit
 
     def _connection(self) -> Any:
         return _Connection(self._pool)
+
+    async def _lane(self) -> Lane:
+        """An idle lane, else a new one while under the limit, else the
+        least busy one."""
+        busiest: Lane | None = None
+        for lane in self._lanes:
+            if not lane.load:
+                return lane
+            if busiest is None or lane.load < busiest.load:
+                busiest = lane
+        if len(self._lanes) + self._opening < self._lane_limit:
+            return await self._open_lane()
+        if busiest is not None:
+            return busiest
+        # Every lane is still being opened: wait for one, then choose again;
+        # if opening it failed, so does this request (one wait, as a pool
+        # checkout would have been).
+        waiter = asyncio.get_running_loop().create_future()
+        self._lane_waiters.append(waiter)
+        await waiter
+        return await self._lane()
+
+    async def _open_lane(self) -> Lane:
+        self._opening += 1
+        failed: BaseException | None = None
+        try:
+            conn = await self._pool.getconn()
+            try:
+                lane = Lane(conn, self._lane_closed)
+            except BaseException:
+                await self._pool.putconn(conn)
+                raise
+            self._lanes.append(lane)
+            return lane
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            failed = UnavailableError("the database is busy or unreachable")
+            raise failed from error
+        except BaseException as error:
+            failed = error
+            raise
+        finally:
+            self._opening -= 1
+            waiters, self._lane_waiters = self._lane_waiters, []
+            for waiter in waiters:
+                if waiter.done():
+                    continue
+                if failed is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(
+                        UnavailableError("the database is busy or unreachable")
+                    )
+
+    def _lane_closed(self, lane: Lane) -> None:
+        """A lane stopped (its connection failed): the pool replaces it."""
+        if lane in self._lanes:
+            self._lanes.remove(lane)
+        task = asyncio.get_running_loop().create_task(self._pool.putconn(lane.conn))
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
 
 
 class _Connection:
