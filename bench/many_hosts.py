@@ -60,7 +60,9 @@ from typing import Any
 from pgfortress import lab as labs
 from pgfortress import tls
 from pgfortress.lab import LabState
+from pgfortress.lab.cgroups import machine_cgroups
 
+from ._cgroupcpu import usage_usec
 from ._figures import replace_section
 from ._lab import BenchError, run_context, say
 from .deploy_vs_ansible import round_trips
@@ -125,6 +127,8 @@ class Run:
     changed: dict[str, int] = field(default_factory=dict)
     variant: str = "after"
     prepare_cpu_s: float = 0.0
+    # CPU the run's hosts used (their cgroups), in all and per phase.
+    hosts_cpu_s: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,11 +190,43 @@ def prepare_cpu(cpu_stamps: dict[str, float]) -> float:
     return round(cpu_stamps["execute"] - cpu_stamps["prepare"], 3)
 
 
+def host_cgroups(state: LabState, size: int) -> list[Path]:
+    """The cgroup2 directories (with ``cpu.stat``) of db1 … db<size>."""
+    found = []
+    for name in HOSTS[:size]:
+        machine = state.hosts[name].machine
+        groups = [g for g in machine_cgroups(machine) if (g / "cpu.stat").exists()]
+        found += groups[:1]
+    return found
+
+
+def hosts_cpu(groups: list[Path]) -> float:
+    """CPU seconds the hosts in ``groups`` used so far, all processes."""
+    total = 0
+    for group in groups:
+        try:
+            total += usage_usec((group / "cpu.stat").read_text())
+        except (OSError, ValueError):
+            continue
+    return total / 1e6
+
+
+def hosts_cpu_by_phase(stamps: dict[str, float], end: float) -> dict[str, float]:
+    """The hosts' CPU in all, in prepare and in execute, from readings taken
+    at the start, at pyinfra's progress lines and at the end."""
+    found = {"all": round(end - stamps.get("start", end), 3)}
+    for phase, until in (("prepare", "execute"), ("execute", "results")):
+        if phase in stamps and until in stamps:
+            found[phase] = round(stamps[until] - stamps[phase], 3)
+    return found
+
+
 def pyinfra(
     state: LabState, size: int, *extra: str, variant: Variant | None = None
-) -> tuple[float, float, str, dict[str, float], float]:
+) -> tuple[float, float, str, dict[str, float], float, dict[str, float]]:
     """Run deploys/site.py on db1…db<size>: wall time, pyinfra's CPU, its
-    output, the seconds per phase and the CPU of the prepare phase."""
+    output, the seconds per phase, the CPU of the prepare phase and the hosts'
+    CPU (:func:`hosts_cpu_by_phase`)."""
     repo = variant.repo if variant is not None else REPO
     env = os.environ | {
         "PGFORTRESS_LAB": state.name,
@@ -208,6 +244,8 @@ def pyinfra(
         "inventories/lab.py",
         "deploys/site.py",
     ]
+    groups = host_cgroups(state, size)
+    host_stamps = {"start": hosts_cpu(groups)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     stamps: list[tuple[float, str]] = []
@@ -226,15 +264,17 @@ def pyinfra(
             for marker, phase in PHASES:
                 if marker in line:
                     cpu_stamps[phase] = process_cpu(process.pid)
+                    host_stamps[phase] = hosts_cpu(groups)
         code = process.wait(timeout=1800)
     seconds = time.monotonic() - started
+    host_cpu = hosts_cpu_by_phase(host_stamps, hosts_cpu(groups))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     output = "".join(line for _, line in stamps)
     if code != 0:
         raise BenchError(f"deploys/site.py on {size} host(s) failed:\n{output[-4000:]}")
     phases = split_phases(stamps, seconds)
-    return seconds, cpu, output, phases, prepare_cpu(cpu_stamps)
+    return seconds, cpu, output, phases, prepare_cpu(cpu_stamps), host_cpu
 
 
 def change_data(state: LabState) -> list[str]:
@@ -306,17 +346,20 @@ def expect(run: Run, wanted: dict[str, int]) -> None:
 def timed(
     state: LabState, kind: str, size: int, extra: list[str], variant: Variant
 ) -> Run:
-    seconds, cpu, output, phases, prep = pyinfra(state, size, *extra, variant=variant)
+    seconds, cpu, output, phases, prep, host_cpu = pyinfra(
+        state, size, *extra, variant=variant
+    )
     run = Run(
         kind, size, round(seconds, 2), round(cpu, 2), phases, variant=variant.name
     )
     run.prepare_cpu_s = prep
+    run.hosts_cpu_s = host_cpu
     run.changed = parse_results(output)
     expect(run, {} if kind == "re-run" else dict.fromkeys(CHANGED, size))
     say(
         f"{variant.name:6} {kind:7} {size:2} host(s): {seconds:5.1f} s, pyinfra CPU "
-        f"{cpu:5.1f} s (prepare {prep:4.2f}), {sum(run.changed.values())} changes; "
-        f"{phases}"
+        f"{cpu:5.1f} s (prepare {prep:4.2f}), hosts' CPU {host_cpu}, "
+        f"{sum(run.changed.values())} changes; {phases}"
     )
     return run
 
@@ -337,7 +380,7 @@ def count_commands(
     """SSH commands of one change at the smallest and largest size, per host."""
     found: dict[str, Any] = {}
     for size in (SIZES[0], SIZES[-1]):
-        seconds, _, output, _, _ = pyinfra(
+        seconds, _, output, _, _, _ = pyinfra(
             state, size, "--debug", *change, variant=variant
         )
         trips = round_trips(output)
@@ -364,6 +407,13 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
                 "cpu_s": round(statistics.median(r.cpu_s for r in chosen), 2),
                 "prepare_cpu_s": round(prep, 3),
                 "prepare_cpu_per_host_s": round(prep / size, 3),
+                "hosts_cpu_s": {
+                    part: round(
+                        statistics.median(r.hosts_cpu_s.get(part, 0.0) for r in chosen),
+                        2,
+                    )
+                    for part in ("all", "prepare", "execute")
+                },
                 "phases": {
                     phase: round(statistics.median(r.phases[phase] for r in chosen), 2)
                     for phase in chosen[0].phases
@@ -449,13 +499,21 @@ def _phases(figures: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in figures["phases"].items())
 
 
+def _hosts_cpu(figures: dict[str, Any]) -> str:
+    used = figures.get("hosts_cpu_s")
+    if not used:
+        return "-"
+    return ", ".join(f"{used.get(k, 0):.1f}" for k in ("all", "prepare", "execute"))
+
+
 def section(results: dict[str, Any]) -> str:
     env, summary = results["environment"], results["summary"]
     largest = env["sizes"][-1]
     rows = [
         "| hosts | change s | re-run s (0 changes) | revert s | pyinfra CPU s "
-        "(change) | of it preparing | change phases, s |",
-        "|---|---|---|---|---|---|---|",
+        "(change) | of it preparing | hosts' CPU s (change): all, preparing, "
+        "executing | change phases, s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for size, fig in summary["sizes"].items():
         rows.append(
@@ -463,6 +521,7 @@ def section(results: dict[str, Any]) -> str:
             f"| {fig['re-run']['median_s']:.1f} | {fig['revert']['median_s']:.1f} "
             f"| {fig['change']['cpu_s']:.1f} "
             f"| {fig['change'].get('prepare_cpu_s', 0):.2f} "
+            f"| {_hosts_cpu(fig['change'])} "
             f"| {_phases(fig['change'])} |"
         )
     verdict = {True: "met", False: "missed"}.get(
@@ -475,6 +534,11 @@ def section(results: dict[str, Any]) -> str:
         for size, t in trips.items()
     )
     fresh = results["fresh_deploy_s"]
+    first = (
+        f"kept up from an earlier run (`--keep`); deploying it again took {fresh:.0f} s"
+        if results.get("kept_lab")
+        else f"{fresh:.0f} s for all {largest} at once, fresh"
+    )
     sizes = ", ".join(str(n) for n in env["sizes"][:-1]) + f" and {largest}"
     return f"""{START}
 ## Many hosts: one configuration change on {sizes} database hosts
@@ -486,7 +550,7 @@ with the lab set-up):
 
 Run {env["date"]} at `{env["commit"]}` on {env["machine"]}; lab
 `{env["lab"]}` with {largest} database hosts, deployed once with `deploys/site.py`
-({fresh:.0f} s for all {largest} at once, fresh). Then {env["rounds"]} rounds, each
+({first}). Then {env["rounds"]} rounds, each
 size in turn on db1 … dbN (`--limit`), medians shown: the *change* adds a
 pg_hba rule (`--data postgres_hba=…`) and a grant (a copy of specs/lab.yml
 with USAGE on schema `app` to `reporting`), the *re-run* repeats it and must change
@@ -507,7 +571,10 @@ handshakes), prepare (facts read from every host and the operations built),
 execute, results. "pyinfra CPU" is the control machine's CPU used by the one
 pyinfra process (user + system); pyinfra runs in one process with gevent, so
 it can use at most one core, and the time not covered by its CPU is waiting on
-the hosts, which share the same two cores. {commands}. The fresh deploy
+the hosts, which share the same two cores. "hosts' CPU" is what the run's
+hosts used in all (their cgroups' `cpu.stat`: sshd, the shells and commands
+of each SSH command, PostgreSQL), read before and after the run and at
+pyinfra's progress lines. {commands}. The fresh deploy
 is not part of the comparison: it includes apt's downloads through the lab's
 proxy, whose time varies most.
 {comparison_text(results)}{END}
@@ -579,6 +646,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REF",
         help="also run the deploys of this commit (before) and compare",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the lab up at the end, for a later run to use",
+    )
     args = parser.parse_args(argv)
     global SIZES, LAB  # one run, one set of sizes, one lab
     SIZES = tuple(int(n) for n in args.sizes.split(","))
@@ -602,11 +674,15 @@ def main(argv: list[str] | None = None) -> int:
     state = labs.up(LAB, hosts)
     runs: list[Run] = []
     trips: dict[str, Any] = {}
+    # A lab kept by an earlier run (--keep) has its CA and PostgreSQL already.
+    kept = (state.dir / "ca" / tls.CA_CERT).exists()
     try:
-        tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB} CA")
-        say(f"deploys/site.py on all {len(hosts)} hosts, fresh")
-        fresh, _, _, phases, _ = pyinfra(state, len(hosts))
-        say(f"fresh deploy: {fresh:.0f} s; {phases}")
+        if not kept:
+            tls.init_ca(state.dir / "ca", f"pgfortress lab {LAB} CA")
+        how = "on a kept lab" if kept else "fresh"
+        say(f"deploys/site.py on all {len(hosts)} hosts, {how}")
+        fresh, _, _, phases, _, _ = pyinfra(state, len(hosts))
+        say(f"first deploy ({how}): {fresh:.0f} s; {phases}")
         change = change_data(state)
         for number in range(1, args.rounds + 1):
             say(f"round {number}")
@@ -616,14 +692,18 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             trips[variant.name] = count_commands(state, change, variant)
     finally:
-        say(f"taking lab {LAB} down")
-        labs.down(LAB)
+        if args.keep:
+            say(f"leaving lab {LAB} up (--keep): `pgfortress lab down --name {LAB}`")
+        else:
+            say(f"taking lab {LAB} down")
+            labs.down(LAB)
         for variant in variants:
             if variant.repo != REPO:
                 shutil.rmtree(variant.repo, ignore_errors=True)
     results: dict[str, Any] = {
         "environment": env,
         "fresh_deploy_s": round(fresh, 1),
+        "kept_lab": kept,
         "summary": summarise([r for r in runs if r.variant == "after"]),
         "round_trips": trips["after"],
         "runs": [r.as_dict() for r in runs],

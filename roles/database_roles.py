@@ -39,7 +39,7 @@ __all__ = ["database_roles"]
 @deploy("Database roles from the spec")
 def database_roles() -> None:
     try:
-        plan = _plan()
+        plan, layout = _plan()
     except PgFortressError as error:
         raise DeployError(str(error)) from error
 
@@ -55,10 +55,11 @@ def database_roles() -> None:
         script=Secret(psql_script(plan.statements)),
         needed=bool(plan.statements),
         reason=plan.summary(),
+        psql=layout.psql_binary,
     )
 
 
-def _plan() -> RolesPlan:
+def _plan() -> tuple[RolesPlan, PostgresLayout]:
     data: dict[str, Any] = host.data.dict()  # type: ignore[no-untyped-call]
     host_spec = from_host_data(host.name, data)
     if host_spec.database_roles is None or host_spec.secrets_dir is None:
@@ -71,7 +72,7 @@ def _plan() -> RolesPlan:
     cluster, databases = _catalog(spec, layout)
     store = SecretStore(host_spec.secrets_dir)
     passwords = _passwords(spec, store)
-    return plan_database_roles(spec, cluster, databases, passwords)
+    return plan_database_roles(spec, cluster, databases, passwords), layout
 
 
 def _catalog(
@@ -81,8 +82,15 @@ def _catalog(
     one round trip; None for a database that does not exist yet."""
     version_num = layout.version * 10000
     names = ["postgres", *(name for name in spec.databases if name != "postgres")]
-    found = prepared_fact(PostgresCatalogs, databases=names, version_num=version_num)
-    states = dict(zip(names, found or [None] * len(names), strict=True))
+    found = prepared_fact(
+        PostgresCatalogs,
+        databases=names,
+        version_num=version_num,
+        psql=layout.psql_binary,
+    )
+    # Databases the read did not reach (the server is not up yet) are fresh.
+    found = [*found, *[None] * (len(names) - len(found))]
+    states = dict(zip(names, found, strict=True))
     databases = {name: states[name] for name in spec.databases}
     return states["postgres"] or fresh_cluster(version_num), databases
 

@@ -24,14 +24,33 @@ from pyinfra.context import ctx_host, host, state
 
 from pgfortress.batch import batched_command, split_batch
 from pgfortress.catalog import CatalogState, catalog_query, parse_catalog
+from pgfortress.catalog_reads import (
+    QUERY_VARIABLE,
+    catalogs_script,
+    catalogs_variables,
+)
 from pgfortress.plan.apply import FileState, file_state_command, parse_file_state
+from pgfortress.plan.directory import (
+    DirectoryState,
+    directory_state_command,
+    parse_directory_state,
+)
 from pgfortress.plan.layout import CLUSTERS_COMMAND, installed_majors
+from pgfortress.plan.packages import installed_packages, package_state_command
 from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_query
+from pgfortress.plan.socket_group import (
+    GroupMembership,
+    membership_command,
+    parse_membership,
+)
 
 __all__ = [
     "ConfigFileState",
+    "DebPackagesInstalled",
+    "DirectoryOwnerMode",
     "FactBatch",
     "FactRead",
+    "GroupMember",
     "InterfaceAddresses",
     "PostgresCatalog",
     "PostgresCatalogs",
@@ -132,12 +151,24 @@ def _fact_command(fact: FactBase[Any], kwargs: dict[str, Any]) -> str:
     )
 
 
-def psql_command(*args: str, database: str = "postgres") -> str:
-    """psql as the postgres OS user over the local socket, no user rc files."""
+def psql_command(*args: str, database: str = "postgres", psql: str = "psql") -> str:
+    """psql as the postgres OS user over the local socket, no user rc files.
+
+    ``psql`` is best the server's own (``PostgresLayout.psql_binary``): Debian's
+    ``psql`` on the PATH is a Perl wrapper that picks a version first, which
+    costs the host more CPU than psql itself.
+    """
     # env -C /: psql would otherwise complain it cannot enter root's cwd.
-    base = "runuser -u postgres -- env -C / psql -X -q -v ON_ERROR_STOP=1"
-    quoted = (shlex.quote(a) for a in ("-d", database, *args))
+    base = f"runuser -u postgres -- env -C / {shlex.quote(psql)} -X -q"
+    quoted = (shlex.quote(a) for a in ("-v", "ON_ERROR_STOP=1", "-d", database, *args))
     return " ".join([base, *quoted])
+
+
+def _has_psql(psql: str) -> str:
+    """Shell test: is ``psql`` there to run (not yet, before the install)?"""
+    if "/" in psql:
+        return f"[ -x {shlex.quote(psql)} ]"
+    return f"command -v {shlex.quote(psql)} >/dev/null"
 
 
 class InterfaceAddresses(FactBase[dict[str, list[str]]]):
@@ -155,6 +186,33 @@ class InterfaceAddresses(FactBase[dict[str, list[str]]]):
             addresses = [info["local"] for info in link.get("addr_info", [])]
             result[link["ifname"]] = addresses
         return result
+
+
+class DebPackagesInstalled(FactBase[set[str]]):
+    """Which of ``packages`` are installed, asked of dpkg for them alone."""
+
+    def requires_command(self, packages: list[str]) -> str:
+        return "dpkg-query"
+
+    def command(self, packages: list[str]) -> str:
+        return package_state_command(packages)
+
+    @staticmethod
+    def default() -> set[str]:
+        return set()
+
+    def process(self, output: Iterable[str]) -> set[str]:
+        return installed_packages(output)
+
+
+class GroupMember(FactBase[GroupMembership]):
+    """Whether ``group`` exists and ``user`` belongs to it."""
+
+    def command(self, user: str, group: str) -> str:
+        return membership_command(user, group)
+
+    def process(self, output: Iterable[str]) -> GroupMembership:
+        return parse_membership(output)
 
 
 class PostgresClusters(FactBase[list[int]]):
@@ -186,6 +244,16 @@ class ConfigFileState(FactBase[FileState]):
         return parse_file_state(list(output))
 
 
+class DirectoryOwnerMode(FactBase[DirectoryState]):
+    """Whether ``path`` is a directory, and its owner and mode."""
+
+    def command(self, path: str) -> str:
+        return directory_state_command(path)
+
+    def process(self, output: Iterable[str]) -> DirectoryState:
+        return parse_directory_state(list(output))
+
+
 class PostgresProbeRole(FactBase[ProbeState | None]):
     """The probe role's login flag and a digest of its verifier, or None.
 
@@ -193,9 +261,11 @@ class PostgresProbeRole(FactBase[ProbeState | None]):
     will then be created after the server is up.
     """
 
-    def command(self, role: str) -> str:
-        query = psql_command("-A", "-t", "-F", "|", "-c", probe_state_query(role))
-        return f"if command -v psql >/dev/null && {query} 2>/dev/null; then :; fi"
+    def command(self, role: str, psql: str = "psql") -> str:
+        query = psql_command(
+            "-A", "-t", "-F", "|", "-c", probe_state_query(role), psql=psql
+        )
+        return f"if {_has_psql(psql)} && {query} 2>/dev/null; then :; fi"
 
     def process(self, output: Iterable[str]) -> ProbeState | None:
         return parse_probe_state("\n".join(output))
@@ -210,7 +280,7 @@ class PostgresConfigState(FactBase[dict[str, int] | None]):
     running (or not installed): there is nothing stale to catch up.
     """
 
-    def command(self, paths: list[str]) -> str:
+    def command(self, paths: list[str], psql: str = "psql") -> str:
         query = psql_command(
             "-A",
             "-t",
@@ -219,6 +289,7 @@ class PostgresConfigState(FactBase[dict[str, int] | None]):
             "-c",
             "SELECT extract(epoch FROM pg_conf_load_time())::bigint, "
             "(SELECT count(*) FROM pg_settings WHERE pending_restart)",
+            psql=psql,
         )
         quoted = " ".join(shlex.quote(p) for p in paths)
         return (
@@ -254,17 +325,23 @@ class PostgresCatalog(FactBase[CatalogState | None]):
 
 class PostgresCatalogs(FactBase[list[CatalogState | None]]):
     """:class:`PostgresCatalog` of several databases, in the order of
-    ``databases``, in one round trip: one query per database, the query's text
-    sent once."""
+    ``databases`` (the first one is where psql connects first), in one round
+    trip and one psql process (:mod:`pgfortress.catalog_reads`)."""
 
-    def command(self, databases: Sequence[str], version_num: int) -> str:
-        reads = [
-            f'{psql_command("-A", "-t", database=name)} -c "$query" 2>/dev/null || true'
-            for name in databases
-        ]
-        prelude = f"query={shlex.quote(catalog_query(version_num))}"
-        batch = batched_command(reads, prelude=prelude)
-        return f"if command -v psql >/dev/null; then {batch}; fi"
+    def command(
+        self, databases: Sequence[str], version_num: int, psql: str = "psql"
+    ) -> str:
+        variables = {QUERY_VARIABLE: catalog_query(version_num)}
+        variables |= catalogs_variables(databases)
+        settings = (f"--set={name}={value}" for name, value in variables.items())
+        read = psql_command("-A", "-t", *settings, database=databases[0], psql=psql)
+        script = catalogs_script(len(databases))
+        # A server that is down, or a connection that fails half way, leaves
+        # the sections it did not reach out: the caller reads them as None.
+        return (
+            f"if {_has_psql(psql)}; then {read} 2>/dev/null "
+            f"<<'PGF_CATALOGS' || true\n{script}PGF_CATALOGS\nfi"
+        )
 
     @staticmethod
     def default() -> list[CatalogState | None]:

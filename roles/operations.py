@@ -14,13 +14,13 @@ from typing import Any
 
 from pyinfra.api.arguments import ConnectorArguments
 from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.exceptions import OperationError
 from pyinfra.api.host import Host
 from pyinfra.api.operation import operation
 from pyinfra.api.state import State
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import host, state
 from pyinfra.facts.files import FileContents, Sha256File
-from pyinfra.facts.server import Groups, Users
 from pyinfra.operations.util.files import generate_color_diff
 
 from pgfortress.plan.apply import (
@@ -30,13 +30,16 @@ from pgfortress.plan.apply import (
     apply_script,
     needs_candidate,
 )
+from pgfortress.plan.directory import DirectoryState, directory_changes
+from pgfortress.plan.socket_group import GroupMembership
 from pgfortress.secrets import Secret
 
-from .facts import ConfigFileState, psql_command
+from .facts import ConfigFileState, GroupMember, psql_command
 
 __all__ = [
     "already_done",
     "apply_config",
+    "directory",
     "group_member",
     "plain_file",
     "psql_secret_script",
@@ -52,26 +55,20 @@ STAGING_DIR = "/run/pgfortress"
 
 @operation()
 def group_member(
-    user: str,
-    group: str,
-    groups: list[str] | None = None,
-    users: dict[str, Any] | None = None,
+    user: str, group: str, membership: GroupMembership | None = None
 ) -> Generator[str, None, None]:
     """Make ``user`` a member of ``group``, leaving its other groups alone.
 
-    ``groups`` and ``users`` are pyinfra's ``Groups`` and ``Users`` facts if
-    the caller read them already; without them, the operation reads them.
+    ``membership`` is what :class:`~roles.facts.GroupMember` found, if the
+    caller read it already; without it, the operation reads it.
     """
-    if groups is None:
-        groups = host.get_fact(Groups)
-    if users is None:
-        users = host.get_fact(Users)
-    if group not in groups:
-        yield f"groupadd --system {shlex.quote(group)}"
-    details = users.get(user)
-    if details is not None and group in details.get("groups", []):
+    if membership is None:
+        membership = host.get_fact(GroupMember, user=user, group=group)
+    if membership.member:
         host.noop(f"{user} is already a member of {group}")
         return
+    if not membership.exists:
+        yield f"groupadd --system {shlex.quote(group)}"
     yield f"usermod --append --groups {shlex.quote(group)} {shlex.quote(user)}"
 
 
@@ -114,11 +111,20 @@ def already_done(reason: str) -> Generator[str, None, None]:
 
 @operation()
 def plain_file(
-    dest: str, content: str, user: str, group: str, mode: str, live: FileState
+    dest: str,
+    content: str,
+    user: str,
+    group: str,
+    mode: str,
+    live: FileState,
+    then: str | None = None,
 ) -> Generator[Any, None, None]:
     """Upload ``content`` to ``dest`` unless it is there already with this owner
     and mode; ``live`` is the file's state, read by the caller before any
-    operation ran (with other facts, in one round trip)."""
+    operation ran (with other facts, in one round trip). ``then`` is a command
+    to run after an upload, in the same operation (one operation less for
+    pyinfra to prepare on every host, where a second one would change nothing
+    on most runs)."""
     data = content.encode()
     if not needs_candidate(live, data, user, group, mode):
         host.noop(f"{dest} is already as wanted")
@@ -126,6 +132,23 @@ def plain_file(
     if state.config.DIFF:
         _log_diff(dest, content, exists=live.sha256 is not None)
     yield from _upload(data, dest, user, group, mode)
+    if then is not None:
+        yield then
+
+
+@operation()
+def directory(
+    path: str, user: str, group: str, mode: str, live: DirectoryState
+) -> Generator[str, None, None]:
+    """Make ``path`` a directory with this owner and mode; ``live`` is what
+    :class:`~roles.facts.DirectoryOwnerMode` read before any operation ran."""
+    if live.kind == "other":
+        raise OperationError(f"{path} exists and is not a directory: move it away")
+    commands = directory_changes(path, live, user, group, mode)
+    if not commands:
+        host.noop(f"{path} is already a directory, {user}:{group} {mode}")
+        return
+    yield from commands
 
 
 @operation()
@@ -145,9 +168,10 @@ def service_running(
 
 @operation()
 def psql_secret_script(
-    script: Secret, needed: bool, reason: str
+    script: Secret, needed: bool, reason: str, psql: str = "psql"
 ) -> Generator[Any, None, None]:
-    """Run a psql script that carries a secret, from a root-only file."""
+    """Run a psql script that carries a secret, from a root-only file, with
+    ``psql`` (best the server's own, see :func:`~roles.facts.psql_command`)."""
     if not needed:
         host.noop(reason)
         return
@@ -158,7 +182,8 @@ def psql_secret_script(
     )
     # root opens the file and hands it to psql on stdin: postgres never needs
     # to read the staging directory.
-    yield f"{psql_command('-f', '-')} < {staged}; rc=$?; rm -f {staged}; exit $rc"
+    run = psql_command("-f", "-", psql=psql)
+    yield f"{run} < {staged}; rc=$?; rm -f {staged}; exit $rc"
 
 
 @operation()

@@ -49,10 +49,9 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
 from pyinfra.context import state as run_state
-from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.server import Groups, Hostname, LinuxDistribution, Users
+from pyinfra.facts.server import Hostname, LinuxDistribution
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt
 
 from pgfortress import scram, tls
 from pgfortress.errors import PgFortressError, SecretStoreError, SpecError
@@ -69,7 +68,10 @@ from pgfortress.spec.postgres import check_settings_for
 
 from .facts import (
     ConfigFileState,
+    DebPackagesInstalled,
+    DirectoryOwnerMode,
     FactRead,
+    GroupMember,
     InterfaceAddresses,
     PostgresClusters,
     PostgresConfigState,
@@ -81,6 +83,7 @@ from .ldap_client import directory_ca, ldap_client
 from .operations import (
     already_done,
     apply_config,
+    directory,
     group_member,
     plain_file,
     psql_secret_script,
@@ -163,32 +166,34 @@ def postgres_server() -> None:
     # The server's state, in one round trip, before any operation uses it.
     wanted = config.files()
     reads: list[FactRead] = [(ConfigFileState, {"path": f.dest}) for f in wanted]
-    reads.append((DebPackages, {}))
-    reads.append((PostgresConfigState, {"paths": _stale_paths(config.layout)}))
+    reads.append((DebPackagesInstalled, {"packages": _packages(config.layout)}))
+    reads.append((PostgresConfigState, _config_state(config.layout)))
     reads.append((ConfigFileState, {"path": TRUST_STORE_CA}))
-    reads += [(Groups, {}), (Users, {})]
+    member = {"user": "postgres", "group": config.spec.socket.group}
+    reads.append((GroupMember, member))
+    reads.append((DirectoryOwnerMode, {"path": config.layout.tls_dir}))
     unit = _unit(config.layout)
     reads += [
         (SystemdStatus, {"services": [unit]}),
         (SystemdEnabled, {"services": [unit]}),
     ]
     if config.spec.probe_role is not None and config.probe is not None:
-        reads.append((PostgresProbeRole, {"role": config.spec.probe_role.name}))
+        reads.append((PostgresProbeRole, _probe_state(config)))
     prefetch(*reads)
     _install(config.layout)
     group_member(
         name="Socket group for local clients",
         user="postgres",
         group=config.spec.socket.group,
-        groups=prepared_fact(Groups),
-        users=prepared_fact(Users),
+        membership=prepared_fact(GroupMember, **member),
     )
-    files.directory(
+    directory(
         name="TLS directory",
         path=config.layout.tls_dir,
         user="root",
         group="postgres",
         mode="750",
+        live=prepared_fact(DirectoryOwnerMode, path=config.layout.tls_dir),
     )
     _trust_store(config.ca_pem)
     if uses_ldap(config.spec.hba):
@@ -196,7 +201,7 @@ def postgres_server() -> None:
         ldap_client(directory_ca(config.ca_pem))
     apply_files(config, wanted)
     if config.spec.probe_role is not None and config.probe is not None:
-        _probe_role(config.spec.probe_role.name, config.probe)
+        _probe_role(config, config.probe)
 
 
 def server_config() -> ServerConfig:
@@ -297,7 +302,7 @@ def _differs(wanted: ConfigFile, live: FileState) -> bool:
 
 def _running_config_is_stale(layout: PostgresLayout) -> str | None:
     """Why the running server lags its files (an earlier run failed), if it does."""
-    state = prepared_fact(PostgresConfigState, paths=_stale_paths(layout))
+    state = prepared_fact(PostgresConfigState, **_config_state(layout))
     if state is None:
         return None
     if state["pending_restart"]:
@@ -315,6 +320,17 @@ def _unit(layout: PostgresLayout) -> str:
 def _stale_paths(layout: PostgresLayout) -> list[str]:
     """The files whose change the running server must have read."""
     return [layout.dropin_file, layout.hba_file, layout.server_cert, layout.server_key]
+
+
+def _config_state(layout: PostgresLayout) -> dict[str, Any]:
+    """The arguments of :class:`PostgresConfigState` for this server."""
+    return {"paths": _stale_paths(layout), "psql": layout.psql_binary}
+
+
+def _probe_state(config: ServerConfig) -> dict[str, Any]:
+    """The arguments of :class:`PostgresProbeRole` for this server."""
+    assert config.spec.probe_role is not None
+    return {"role": config.spec.probe_role.name, "psql": config.layout.psql_binary}
 
 
 def host_layout(spec: PostgresHostSpec) -> PostgresLayout:
@@ -374,9 +390,14 @@ def _probe_password(spec: PostgresHostSpec) -> Secret | None:
     return resolve_secret_ref(spec.probe_role.password, store, name)
 
 
+def _packages(layout: PostgresLayout) -> list[str]:
+    """The packages the server needs: the major's and psql's wrapper."""
+    return [layout.package, "postgresql-client-common"]
+
+
 def _install(layout: PostgresLayout) -> None:
-    installed = prepared_fact(DebPackages)
-    packages = [layout.package, "postgresql-client-common"]
+    packages = _packages(layout)
+    installed = prepared_fact(DebPackagesInstalled, packages=packages)
     name = f"Install {layout.package}"
     if all(p in installed for p in packages):
         # Read while preparing already: apt would only read the list again.
@@ -388,7 +409,7 @@ def _install(layout: PostgresLayout) -> None:
 
 
 def _trust_store(ca_pem: bytes) -> None:
-    trusted = plain_file(
+    plain_file(
         name="CA certificate in the system trust store",
         dest=TRUST_STORE_CA,
         content=ca_pem.decode(),
@@ -396,16 +417,13 @@ def _trust_store(ca_pem: bytes) -> None:
         group="root",
         mode="644",
         live=prepared_fact(ConfigFileState, path=TRUST_STORE_CA),
-    )
-    server.shell(
-        name="Refresh the system trust store",
-        commands=["update-ca-certificates"],
-        _if=trusted.did_change,
+        then="update-ca-certificates",
     )
 
 
-def _probe_role(role: str, password: Secret) -> None:
-    state = prepared_fact(PostgresProbeRole, role=role)
+def _probe_role(config: ServerConfig, password: Secret) -> None:
+    state = prepared_fact(PostgresProbeRole, **_probe_state(config))
+    role = _probe_state(config)["role"]
     if state is None:
         needed, reason = True, ""
     else:
@@ -418,4 +436,5 @@ def _probe_role(role: str, password: Secret) -> None:
         script=Secret(script),
         needed=needed,
         reason=reason,
+        psql=config.layout.psql_binary,
     )

@@ -92,6 +92,7 @@ class ApplyPlan:
     host: str
     service: str
     server_binary: str
+    psql_binary: str
     config_file: str
     pid_file: str
     log_file: str
@@ -114,6 +115,7 @@ def apply_plan(
         host=host,
         service=layout.service,
         server_binary=layout.server_binary,
+        psql_binary=layout.psql_binary,
         config_file=layout.config_file,
         pid_file=layout.pid_file,
         log_file=layout.log_file,
@@ -148,6 +150,7 @@ def apply_script(plan: ApplyPlan) -> str:
         "host": plan.host,
         "service": plan.service,
         "server_binary": plan.server_binary,
+        "psql_binary": plan.psql_binary,
         "config_file": plan.config_file,
         "pid_file": plan.pid_file,
         "log_file": plan.log_file,

@@ -51,6 +51,12 @@ class PostgresLayout:
         return f"/usr/lib/postgresql/{self.version}/bin/postgres"
 
     @property
+    def psql_binary(self) -> str:
+        # This major's own psql: /usr/bin/psql is Debian's version-picking
+        # wrapper, a Perl program that costs more CPU than psql itself.
+        return f"/usr/lib/postgresql/{self.version}/bin/psql"
+
+    @property
     def hba_file(self) -> str:
         return f"{self.config_dir}/pg_hba.conf"
 

@@ -89,9 +89,20 @@ def test_catalogs_come_back_per_database_in_order() -> None:
     assert missing is None
 
 
-def test_the_catalog_query_travels_once_for_all_databases() -> None:
+def test_the_catalogs_are_read_by_one_psql_with_the_query_sent_once() -> None:
     command = PostgresCatalogs().command(["postgres", "app", "archive"], 150000)
     assert command.count("pg_auth_members") == 1
+    assert command.count("runuser -u postgres") == 1
     words = command.split()
-    databases = [words[n + 1] for n, word in enumerate(words) if word == "-d"]
-    assert databases == ["postgres", "app", "archive"]
+    assert words[words.index("-d") + 1] == "postgres"
+    # The other databases are connected to by psql itself, named by variables.
+    assert "--set=pgf_name_1=app" in words
+    assert "--set=pgf_name_2=archive" in words
+    assert "--set=pgf_conn_2=dbname=" in command
+    assert command.count("\\c -reuse-previous=on") == 2
+
+
+def test_a_read_cut_short_leaves_the_rest_out() -> None:
+    document = (DATA / "catalog_pg15_fresh.json").read_text().strip()
+    found = PostgresCatalogs().process([f"{BATCH_MARK}0", document])
+    assert len(found) == 1

@@ -13,6 +13,7 @@ from bench.many_hosts import (
     compare,
     comparison_text,
     cpu_from_stat,
+    hosts_cpu_by_phase,
     parse_results,
     prepare_cpu,
     split_phases,
@@ -135,3 +136,14 @@ def test_before_and_after_are_compared_per_size() -> None:
     assert "| 1 | 4.0 → 3.0 | 0.75 | 0.200 → 0.100 | 0.5 | 33 → 17 |" in text
     assert "before 0.200 s, after 0.100 s" in text
     assert comparison_text({"environment": {}}) == ""
+
+
+def test_hosts_cpu_is_split_at_the_same_progress_lines() -> None:
+    stamps = {"start": 10.0, "prepare": 10.5, "execute": 14.0, "results": 19.0}
+    assert hosts_cpu_by_phase(stamps, 19.5) == {
+        "all": 9.5,
+        "prepare": 3.5,
+        "execute": 5.0,
+    }
+    # A run that failed before executing has no execute phase to report.
+    assert hosts_cpu_by_phase({"start": 1.0, "prepare": 1.5}, 2.0) == {"all": 1.0}

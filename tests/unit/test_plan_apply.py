@@ -9,6 +9,7 @@ signals were sent.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import subprocess
@@ -136,16 +137,20 @@ def test_paths_with_whitespace_are_refused() -> None:
 # Stand-ins for the host's tools. $STUB holds what "PostgreSQL" answers:
 # rejected (pg_file_settings/pg_hba_file_rules errors), start (what the server
 # binary says of the files, empty if it accepts them), restart (the sentence
-# of settings that need a restart), loaded (pg_conf_load_time), served (the
-# fingerprint TLS presents); calls records each systemctl action.
+# of settings that need a restart), loaded (pg_conf_load_time), served (what
+# openssl s_client prints: the certificate TLS presents); calls records each
+# systemctl action, and pg_ctl's reload as "reload".
 RUNUSER = """#!/bin/sh
-for arg; do sql=$arg; done
-case $sql in
+for arg; do
+case $arg in
 data_directory) if [ -s "$STUB/start" ]; then cat "$STUB/start" >&2; exit 1; fi ;;
-*pg_hba_file_rules*) cat "$STUB/rejected" ;;
-*"a restart"*) cat "$STUB/restart" ;;
-*pg_conf_load_time*) cat "$STUB/loaded" ;;
+*/pg_ctl) exec "$STUB/systemctl" reload ;;
+*pg_hba_file_rules*) cat "$STUB/rejected"; echo ;;
+*"a restart"*) cat "$STUB/restart"; echo ;;
+*pg_conf_load_time*) cat "$STUB/loaded"; echo ;;
 esac
+done
+{ printf '%s' "$*" | tr '\\n' ' '; echo; } >> "$STUB/psql"
 """
 SYSTEMCTL = """#!/bin/sh
 echo "$1" >> "$STUB/calls"
@@ -153,9 +158,7 @@ echo $(( $(cat "$STUB/loaded") + 1 )) > "$STUB/loaded"
 """
 OPENSSL = """#!/bin/sh
 case $1 in
-x509) if [ "$2" = -in ]; then echo "sha256 Fingerprint=$(cat "$3")";
-      else cat >/dev/null; echo "sha256 Fingerprint=$(cat "$STUB/served")"; fi ;;
-s_client) echo "certificate" ;;
+s_client) cat "$STUB/served" ;;
 esac
 """
 
@@ -182,11 +185,19 @@ class Host:
         path = self.stub / "calls"
         return path.read_text().split() if path.exists() else []
 
+    @property
+    def psql_runs(self) -> list[str]:
+        """The argument lists of every psql started through runuser."""
+        path = self.stub / "psql"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [line for line in lines if "/bin/psql " in line]
+
     def apply(self) -> subprocess.CompletedProcess[str]:
         plan = ApplyPlan(
             host="db1",
             service="postgresql@15-main",
             server_binary="/usr/lib/postgresql/15/bin/postgres",
+            psql_binary="/usr/lib/postgresql/15/bin/psql",
             config_file=str(self.file("postgresql.conf")),
             pid_file=str(self.root / "postmaster.pid"),
             log_file=str(self.root / "server.log"),
@@ -224,9 +235,26 @@ def fake(tmp_path: Path) -> Host:
     (host.root / "server.log").write_text("")
     host.file("pg.conf").write_text("old settings\n")
     host.file("hba").write_text("old rules\n")
-    host.file("server.crt").write_text("CERT-1")
-    host.answer(rejected="", start="", restart="", loaded="100", served="CERT-1")
+    host.file("server.crt").write_text(pem(CERT_1))
+    host.answer(rejected="", start="", restart="", loaded="100", served=pem(CERT_1))
     return host
+
+
+CERT_1, CERT_2 = b"certificate one" * 9, b"certificate two" * 9
+
+
+def pem(der: bytes, width: int = 64) -> str:
+    """A PEM block as openssl s_client (or a certificate file) shows it."""
+    text = base64.b64encode(der).decode()
+    lines = [text[n : n + width] for n in range(0, len(text), width)]
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    shown = ["Server certificate", begin, *lines, end, "subject=CN = db1", ""]
+    return "\n".join(shown)
+
+
+def fingerprint(der: bytes) -> str:
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[n : n + 2] for n in range(0, len(digest), 2))
 
 
 def stage(host: Host, name: str, text: str) -> None:
@@ -243,6 +271,17 @@ def test_an_accepted_change_is_swapped_in_and_reloaded(fake: Host) -> None:
     assert fake.calls == ["reload"]
     assert "pgfortress: reloading: no changed setting needs a restart" in result.stdout
     assert "pgfortress: verified: postgres connects over /run/pg" in result.stdout
+
+
+def test_a_change_costs_three_psql_processes(fake: Host) -> None:
+    # Reachable before the swap; both checks after it in one; the admin after
+    # the reload (the stand-in server has read its files at once).
+    stage(fake, "hba", "new rules\n")
+    assert fake.apply().returncode == 0
+    reachable, checks, admin = fake.psql_runs
+    assert "pg_hba_file_rules" in checks
+    assert "a restart" in checks
+    assert "pg_hba_file_rules" not in reachable + admin
 
 
 def test_a_rejected_change_never_reaches_a_signal(fake: Host) -> None:
@@ -300,14 +339,32 @@ def test_a_setting_that_needs_a_restart_restarts_once(fake: Host) -> None:
 
 
 def test_a_failed_check_after_the_reload_rolls_back(fake: Host) -> None:
-    stage(fake, "server.crt", "CERT-2")
+    stage(fake, "server.crt", pem(CERT_2))
     result = fake.apply()
     assert result.returncode == 1
     assert fake.calls == ["reload", "reload"]
-    assert fake.file("server.crt").read_text() == "CERT-1"
-    assert fake.file("server.crt.pgf-rejected").read_text() == "CERT-2"
-    assert "presents the certificate CERT-1" in result.stderr
+    assert fake.file("server.crt").read_text() == pem(CERT_1)
+    assert fake.file("server.crt.pgf-rejected").read_text() == pem(CERT_2)
+    assert f"presents the certificate {fingerprint(CERT_1)}, but" in result.stderr
+    assert f"holds {fingerprint(CERT_2)}" in result.stderr
     assert "PostgreSQL was reloaded with the previous files" in result.stderr
+
+
+def test_the_certificate_is_compared_whatever_its_line_width(fake: Host) -> None:
+    # A chain file: the leaf first, wrapped otherwise than openssl shows it.
+    chain = pem(CERT_2, width=76) + pem(CERT_1)
+    stage(fake, "server.crt", chain)
+    fake.answer(served=pem(CERT_2))
+    result = fake.apply()
+    assert result.returncode == 0, result.stderr
+    assert f"(SHA-256 {fingerprint(CERT_2)})" in result.stdout
+
+
+def test_a_file_without_a_certificate_fails_the_check(fake: Host) -> None:
+    stage(fake, "server.crt", "not a certificate\n")
+    result = fake.apply()
+    assert result.returncode == 1
+    assert "cannot read a certificate from" in result.stderr
 
 
 def test_nothing_changes_when_the_server_is_not_running(fake: Host) -> None:
