@@ -23,25 +23,7 @@ from pgfortress_gateway import _lanes, _pipeline
 from psycopg import pq
 from psycopg.adapt import Transformer
 
-SETUP = ("SELECT set_config('role', %s, true)", ("web_user",))
-READ = ("SELECT body FROM api.customers WHERE id = %s", ("1",))
-OK = pq.ExecStatus.COMMAND_OK
-ABORTED = pq.ExecStatus.PIPELINE_ABORTED
-SYNC = pq.ExecStatus.PIPELINE_SYNC
-FATAL = pq.ExecStatus.FATAL_ERROR
-
-
-class Result:
-    def __init__(self, status: pq.ExecStatus, sqlstate: bytes = b"") -> None:
-        self.status = status
-        self.ntuples = 0
-        self.sqlstate = sqlstate
-
-    def error_field(self, field: pq.DiagnosticField) -> bytes | None:
-        return self.sqlstate if field == pq.DiagnosticField.SQLSTATE else None
-
-    def get_error_message(self, encoding: str = "utf-8") -> str:
-        return "server text the client never sees"
+from ._libpq import ABORTED, FATAL, OK, READ, SETUP, SYNC, Result
 
 
 class PGconn:
