@@ -1,8 +1,10 @@
 """What the stand-in libpq connections of test_pipeline and test_lanes share:
-the two statements of a request and a result that carries only a status and
-a SQLSTATE."""
+the two statements of a request, a result that carries only a status and a
+SQLSTATE, and the recording of what is sent."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from psycopg import pq
 
@@ -27,3 +29,24 @@ class Result:
 
     def get_error_message(self, encoding: str = "utf-8") -> str:
         return "server text the client never sees"
+
+
+class Sender:
+    """Records every Parse, execution and Sync queued on the connection."""
+
+    _encoding = "utf-8"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+
+    def send_prepare(self, name: bytes, text: bytes, **kwargs: Any) -> None:
+        self.sent.append(("parse", name, text))
+
+    def send_query_prepared(self, name: bytes, params: Any, **kwargs: Any) -> None:
+        self.sent.append(("run", name, tuple(params)))
+
+    def send_query_params(self, text: bytes, params: Any, **kwargs: Any) -> None:
+        self.sent.append(("run unnamed", text, tuple(params)))
+
+    def pipeline_sync(self) -> None:
+        self.sent.append(("sync",))

@@ -23,18 +23,16 @@ from pgfortress_gateway import _lanes, _pipeline
 from psycopg import pq
 from psycopg.adapt import Transformer
 
-from ._libpq import ABORTED, FATAL, OK, READ, SETUP, SYNC, Result
+from ._libpq import ABORTED, FATAL, OK, READ, SETUP, SYNC, Result, Sender
 
 
-class PGconn:
+class PGconn(Sender):
     """Records what is queued; hands out the results the test releases."""
 
-    _encoding = "utf-8"
-
     def __init__(self) -> None:
+        super().__init__()
         self.ours, self.theirs = socket.socketpair()
         self.ours.setblocking(False)
-        self.sent: list[tuple[Any, ...]] = []
         self.ready: deque[Result | None] = deque()
         self.pipeline_status = pq.PipelineStatus.OFF
         self.status = pq.ConnStatus.OK
@@ -49,18 +47,6 @@ class PGconn:
 
     def exit_pipeline_mode(self) -> None:
         self.pipeline_status = pq.PipelineStatus.OFF
-
-    def send_prepare(self, name: bytes, text: bytes, **kwargs: Any) -> None:
-        self.sent.append(("parse", name, text))
-
-    def send_query_prepared(self, name: bytes, params: Any, **kwargs: Any) -> None:
-        self.sent.append(("run", name, tuple(params)))
-
-    def send_query_params(self, text: bytes, params: Any, **kwargs: Any) -> None:
-        self.sent.append(("run unnamed", text, tuple(params)))
-
-    def pipeline_sync(self) -> None:
-        self.sent.append(("sync",))
 
     def flush(self) -> int:
         return 0

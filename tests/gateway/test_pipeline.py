@@ -18,16 +18,14 @@ from pgfortress_gateway import _pipeline
 from psycopg import pq
 from psycopg.adapt import Transformer
 
-from ._libpq import ABORTED, FATAL, OK, READ, SETUP, SYNC, Result
+from ._libpq import ABORTED, FATAL, OK, READ, SETUP, SYNC, Result, Sender
 
 
-class PGconn:
+class PGconn(Sender):
     """Records what is queued; answers each command with the next status."""
 
-    _encoding = "utf-8"
-
     def __init__(self) -> None:
-        self.sent: list[tuple[Any, ...]] = []
+        super().__init__()
         self.in_pipeline = False
 
     def enter_pipeline_mode(self) -> None:
@@ -35,18 +33,6 @@ class PGconn:
 
     def exit_pipeline_mode(self) -> None:
         self.in_pipeline = False
-
-    def send_prepare(self, name: bytes, text: bytes, **kwargs: Any) -> None:
-        self.sent.append(("parse", name, text))
-
-    def send_query_prepared(self, name: bytes, params: Any, **kwargs: Any) -> None:
-        self.sent.append(("run", name, tuple(params)))
-
-    def send_query_params(self, text: bytes, params: Any, **kwargs: Any) -> None:
-        self.sent.append(("run unnamed", text, tuple(params)))
-
-    def pipeline_sync(self) -> None:
-        self.sent.append(("sync",))
 
 
 class Connection:
