@@ -194,16 +194,12 @@ class Database:
     async def _lane(self) -> Lane:
         """An idle lane, else a new one while under the limit, else the
         least busy one."""
-        busiest: Lane | None = None
-        for lane in self._lanes:
-            if not lane.load:
-                return lane
-            if busiest is None or lane.load < busiest.load:
-                busiest = lane
+        if idle := next((lane for lane in self._lanes if not lane.load), None):
+            return idle
         if len(self._lanes) + self._opening < self._lane_limit:
             return await self._open_lane()
-        if busiest is not None:
-            return busiest
+        if self._lanes:
+            return min(self._lanes, key=lambda lane: lane.load)
         # Every lane is still being opened: wait for one, then choose again;
         # if opening it failed, so does this request (one wait, as a pool
         # checkout would have been).
