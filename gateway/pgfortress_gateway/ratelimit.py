@@ -21,14 +21,16 @@ through and logs a warning.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple, cast
 
 import limits
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, SlidingWindowCounterSupport, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
@@ -54,6 +56,9 @@ def async_storage_uri(uri: str) -> str:
     return uri if uri.startswith("async+") else f"async+{uri}"
 
 
+# Clients come back on their keep-alive connections: a request from an
+# address seen lately costs a lookup instead of a parse.
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
     """The counter name for a client address: IPv6 is grouped per /64."""
     try:
@@ -88,6 +93,47 @@ class SweptMemoryStorage(MemoryStorage):
         self._next_sweep = now + self.SWEEP_SECONDS
         await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
 
+    async def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        """The library's check and count, read and written in one step.
+
+        Its own version awaits six wrapped helpers per check, each read again
+        under an asyncio lock that nothing else ever holds across an await.
+        With nothing awaited between the read and the write, no other request
+        can count in between, so the library's undo for that race is not
+        needed either. Counts, keys and expiry times are the library's.
+        """
+        if amount > limit:
+            return False
+        now = time.time()
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        previous = self._live_count(previous_key, now)
+        current = self._live_count(current_key, now)
+        weighted: float = current
+        if previous:
+            # The time left in the current window, as the library computes it.
+            left = (1 - (((now - expiry) / expiry) % 1)) * expiry
+            weighted += previous * left / expiry
+        if math.floor(weighted) + amount > limit:
+            return False
+        if now >= self._next_sweep:
+            await self._MemoryStorage__schedule_expiry()
+        if current == 0:
+            # The library keeps a window's counter for two windows.
+            self.expirations[current_key] = now + 2 * expiry
+        self.storage[current_key] = current + amount
+        return True
+
+    def _live_count(self, key: str, now: float) -> int:
+        """A counter's value, dropping it first if it has expired."""
+        if self.expirations.get(key, 0) <= now:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            self.locks.pop(key, None)
+            return 0
+        return self.storage.get(key, 0)
+
 
 def _storage(uri: str) -> Storage:
     if uri.partition("://")[0] == "memory":
@@ -105,6 +151,26 @@ def _storage(uri: str) -> Storage:
     return storage
 
 
+class _Counted(NamedTuple):
+    """One limit, with its counter's name split around the counted name."""
+
+    item: limits.RateLimitItem
+    before: str
+    after: str
+    expiry: int
+
+
+def _counted(setting: str, scope: str) -> list[_Counted]:
+    """The limits of ``setting``; each counter is named as the strategy names
+    it (``key_for("pgf", scope, name)``), so counters kept in Redis by other
+    gateways are the same counters."""
+    counted = []
+    for item in limits.parse_many(setting):
+        before, after = item.key_for("pgf", scope, "\0").split("\0")
+        counted.append(_Counted(item, before, after, item.get_expiry()))
+    return counted
+
+
 class RateLimiter:
     """Counts requests and raises :class:`RateLimitedError` once a limit is spent."""
 
@@ -115,12 +181,14 @@ class RateLimiter:
         storage: Storage | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._per_subject = limits.parse_many(config.per_subject)
-        self._per_address = limits.parse_many(config.per_address)
+        self._per_subject = _counted(config.per_subject, "subject")
+        self._per_address = _counted(config.per_address, "address")
         self._fail_open = config.on_storage_error == "allow"
         self._strategy = SlidingWindowCounterRateLimiter(
             storage if storage is not None else _storage(config.storage_uri)
         )
+        # The strategy checked at its creation that the store counts windows.
+        self._storage = cast(SlidingWindowCounterSupport, self._strategy.storage)
         self._clock = clock
         scheme = config.storage_uri.partition("://")[0]
         if isinstance(storage, SharedCounterStorage):
@@ -138,13 +206,15 @@ class RateLimiter:
         if subject is not None:
             await self._hit(self._per_subject, "subject", subject)
 
-    async def _hit(
-        self, items: list[limits.RateLimitItem], scope: str, name: str
-    ) -> None:
-        for item in items:
+    async def _hit(self, counted: list[_Counted], scope: str, name: str) -> None:
+        # What the strategy's hit does, without building each key from its
+        # parts again on every call.
+        storage = self._storage
+        for item, before, after, expiry in counted:
             try:
-                allowed = await self._strategy.hit(item, "pgf", scope, name)
-                if allowed:
+                if await storage.acquire_sliding_window_entry(
+                    before + name + after, item.amount, expiry
+                ):
                     continue
                 stats = await self._strategy.get_window_stats(item, "pgf", scope, name)
             except Exception as exc:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, Literal
 
+import limits
 import pgfortress_gateway.ratelimit
 import pytest
 from limits.aio.storage import MemoryStorage
@@ -202,3 +203,43 @@ def test_expired_counters_stop_counting_between_sweeps() -> None:
         await rate.check_address("10.0.0.1")
 
     run(scenario())
+
+
+def test_the_swept_store_counts_as_the_library_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The swept store reads and counts in one step; decisions, counts and
+    # expiry times must stay the library's, across window boundaries.
+    clock = [1_700_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    library, swept = MemoryStorage(), SweptMemoryStorage()
+    steps = [0.4, 0.05, 1.3, 0.01, 0.7, 0.2, 0.1, 4.9, 0.3, 0.0, 11.0, 0.6] * 6
+
+    async def scenario() -> list[tuple[bool, bool]]:
+        answers = []
+        for n, step in enumerate(steps):
+            clock[0] += step
+            key = f"pgf/address/10.0.0.{n % 2}"
+            answers.append(
+                (
+                    await library.acquire_sliding_window_entry(key, 3, 10),
+                    await swept.acquire_sliding_window_entry(key, 3, 10),
+                )
+            )
+        assert swept.storage == library.storage
+        assert swept.expirations == library.expirations
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert all(ours == theirs for theirs, ours in answers)
+    assert {ours for _, ours in answers} == {True, False}
+
+
+def test_counters_are_named_as_the_library_names_them() -> None:
+    # Gateways of different versions may share one Redis: same names, same counts.
+    rate = limiter(per_subject="2/second;100/minute")
+    names = [counted.before + "alice" + counted.after for counted in rate._per_subject]
+    assert names == [
+        item.key_for("pgf", "subject", "alice")
+        for item in limits.parse_many("2/second;100/minute")
+    ]
