@@ -9,16 +9,20 @@ What is left out, on purpose:
   token, and a refusal reason from :mod:`.auth`, which never contains one.
 
 Values that come from the client (path, method, address, reason) are cut to
-a fixed length, and ``json.dumps`` escapes control characters, so a request
-cannot forge or split audit lines. Keys are sorted so lines diff well.
+a fixed length, and json's string escaping (the one ``json.dumps`` uses)
+escapes control characters, so a request cannot forge or split audit lines.
+Keys are sorted so lines diff well.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quoted
+
+from .logsink import BatchedStreamHandler
 
 __all__ = ["AUDIT_LOGGER", "audit_line", "log_request"]
 
@@ -28,8 +32,26 @@ MAX_PATH = 256
 MAX_FIELD = 128
 
 
-def _cut(value: str | None, limit: int = MAX_FIELD) -> str | None:
-    return None if value is None else value[:limit]
+def _text(value: str | None, limit: int = MAX_FIELD) -> str:
+    """A client's value cut to ``limit``, as a JSON string (or null)."""
+    return "null" if value is None else _quoted(value[:limit])
+
+
+def _timestamp(now: float) -> str:
+    """``now`` in UTC to the millisecond, as ``datetime.isoformat`` writes it:
+    rounded to the microsecond (half to even), then cut to milliseconds."""
+    seconds, fraction = divmod(now, 1)
+    micro = round(fraction * 1e6)
+    if micro == 1_000_000:
+        seconds, micro = seconds + 1, 0
+    return f"{_whole_second(seconds)}.{micro // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _whole_second(seconds: float) -> str:
+    """Computed once a second: every line of that second starts the same."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.isoformat(timespec="seconds").removesuffix("+00:00")
 
 
 def audit_line(
@@ -45,23 +67,28 @@ def audit_line(
     request_id: str | None = None,
     now: float | None = None,
 ) -> str:
-    """Render one audit record; ``path`` may still hold its query string."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    record = {
-        "ts": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "subject": _cut(subject),
-        "role": _cut(role),
-        "method": method.upper()[:16],
-        "path": path.partition("?")[0].partition("#")[0][:MAX_PATH],
-        "status": status,
-        "duration_ms": round(duration_ms, 1),
-        "client": _cut(client, 64),
-    }
+    """Render one audit record; ``path`` may still hold its query string.
+
+    The line is what ``json.dumps(record, sort_keys=True, separators=(",",
+    ":"))`` writes, put together here without building the record: keys in
+    sorted order, strings escaped by json's own function, the (finite)
+    duration as json writes a number."""
+    optional = ""
     if reason is not None:
-        record["reason"] = _cut(reason)
+        optional += f',"reason":{_text(reason)}'
     if request_id is not None:
-        record["request_id"] = _cut(request_id, 64)
-    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+        optional += f',"request_id":{_text(request_id, 64)}'
+    bare = path.partition("?")[0].partition("#")[0][:MAX_PATH]
+    return (
+        f'{{"client":{_text(client, 64)}'
+        f',"duration_ms":{round(duration_ms, 1)!r}'
+        f',"method":{_quoted(method.upper()[:16])}'
+        f',"path":{_quoted(bare)}{optional}'
+        f',"role":{_text(role)}'
+        f',"status":{status:d}'
+        f',"subject":{_text(subject)}'
+        f',"ts":"{_timestamp(time.time() if now is None else now)}"}}'
+    )
 
 
 def log_request(
@@ -76,17 +103,26 @@ def log_request(
     reason: str | None = None,
     request_id: str | None = None,
 ) -> None:
-    """Write the audit line at info level to ``pgfortress_gateway.audit``."""
-    if AUDIT_LOGGER.isEnabledFor(logging.INFO):
-        line = audit_line(
-            subject,
-            role,
-            method,
-            path,
-            status,
-            duration_ms,
-            client,
-            reason=reason,
-            request_id=request_id,
-        )
+    """Write the audit line at info level to ``pgfortress_gateway.audit``.
+
+    When the gateway's batched handler is the only place the record would
+    reach, the line goes straight to it, formatted as that handler would
+    have: no log record is built for it."""
+    if not AUDIT_LOGGER.isEnabledFor(logging.INFO):
+        return
+    line = audit_line(
+        subject,
+        role,
+        method,
+        path,
+        status,
+        duration_ms,
+        client,
+        reason=reason,
+        request_id=request_id,
+    )
+    handler = BatchedStreamHandler.sole_handler(AUDIT_LOGGER, logging.INFO)
+    if handler is None:
         AUDIT_LOGGER.info("%s", line)
+    else:
+        handler.write_info(AUDIT_LOGGER, line)

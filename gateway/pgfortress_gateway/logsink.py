@@ -17,6 +17,7 @@ from typing import TextIO
 __all__ = ["BatchedStreamHandler", "configure"]
 
 FORMAT = "%(name)s %(levelname)s %(message)s"
+_FORMATTER = logging.Formatter(FORMAT)
 
 
 class BatchedStreamHandler(logging.StreamHandler[TextIO]):
@@ -31,14 +32,52 @@ class BatchedStreamHandler(logging.StreamHandler[TextIO]):
         self._pending: list[str] = []
         self._scheduled = False
 
+    @classmethod
+    def sole_handler(
+        cls, logger: logging.Logger, level: int
+    ) -> BatchedStreamHandler | None:
+        """The handler of this kind, formatting as :func:`configure` sets it,
+        that alone would write ``logger``'s records at ``level``; None when a
+        filter or any other handler (a test's capture) would see them too."""
+        if logger.filters or logger.disabled:
+            return None
+        found: BatchedStreamHandler | None = None
+        current: logging.Logger | None = logger
+        while current is not None:
+            for handler in current.handlers:
+                if found is not None or not isinstance(handler, cls):
+                    return None
+                found = handler
+            if not current.propagate:
+                break
+            current = current.parent
+        if (
+            found is None
+            or found.formatter is not _FORMATTER
+            or found.filters
+            or level < found.level
+        ):
+            return None
+        return found
+
+    def write_info(self, logger: logging.Logger, message: str) -> None:
+        """Queue an info line of ``logger``, as :meth:`emit` would write its
+        record, without building the record; see :meth:`sole_handler`."""
+        with self.lock:  # type: ignore[union-attr]
+            level = logging.getLevelName(logging.INFO)
+            self._queue(f"{logger.name} {level} {message}", urgent=False)
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record)
         except Exception:
             self.handleError(record)
             return
+        self._queue(line, urgent=record.levelno >= logging.WARNING)
+
+    def _queue(self, line: str, *, urgent: bool) -> None:
         self._pending.append(line)
-        if len(self._pending) >= self.max_lines or record.levelno >= logging.WARNING:
+        if len(self._pending) >= self.max_lines or urgent:
             self.flush()
         elif not self._scheduled:
             try:
@@ -76,6 +115,6 @@ def configure(stream: TextIO) -> BatchedStreamHandler:
     # HOWTO's "Optimization" section names this switch.
     logging._srcfile = None
     handler = BatchedStreamHandler(stream)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(_FORMATTER)
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     return handler

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+from datetime import UTC, datetime
 
 import pgfortress_gateway.audit
 import pytest
@@ -85,6 +87,66 @@ def test_log_request_writes_one_info_record(caplog: pytest.LogCaptureFixture) ->
     [record] = caplog.records
     assert record.name == "pgfortress_gateway.audit"
     assert json.loads(record.getMessage())["path"] == "/orders"
+
+
+@pytest.mark.parametrize(
+    ("subject", "method", "path", "duration", "client", "extra"),
+    [
+        ("alice", "get", "/orders?id=eq.1", 3.456, "10.0.0.9", {}),
+        (None, "POST", "/rpc/x", 0, None, {"reason": "token expired"}),
+        ('é\u2028\x00"\\', "PATCH", "/a\tb#c", 12, "::1", {"request_id": "r-1"}),
+        (
+            "s" * 300,
+            "DELETE" * 5,
+            "/" + "ü" * 400,
+            1e-7,
+            "c" * 99,
+            {"reason": "", "request_id": ""},
+        ),
+        ("bob", "HEAD", "/", 123456789.987654, "10.0.0.1", {"reason": "\ud800"}),
+    ],
+)
+def test_line_is_what_json_dumps_writes(
+    subject: str | None,
+    method: str,
+    path: str,
+    duration: float,
+    client: str | None,
+    extra: dict[str, str],
+) -> None:
+    # The line is put together by hand; it must stay json.dumps's output.
+    record = {
+        "ts": "2023-11-14T22:13:20.250Z",
+        "subject": None if subject is None else subject[:128],
+        "role": "web_user",
+        "method": method.upper()[:16],
+        "path": path.partition("?")[0].partition("#")[0][:256],
+        "status": 201,
+        "duration_ms": round(duration, 1),
+        "client": None if client is None else client[:64],
+    }
+    if "reason" in extra:
+        record["reason"] = extra["reason"][:128]
+    if "request_id" in extra:
+        record["request_id"] = extra["request_id"][:64]
+    line = audit_line(
+        subject, "web_user", method, path, 201, duration, client, now=NOW, **extra
+    )
+
+    assert line == json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def test_timestamps_are_written_as_datetime_writes_them() -> None:
+    randomly = random.Random(7)  # noqa: S311 - test data, not a secret
+    moments = [NOW, 0.0, 1_700_000_000.9999995, 1_700_000_059.9995, 4102444799.9999999]
+    moments += [randomly.uniform(0, 4e9) for _ in range(20000)]
+    moments += [round(randomly.uniform(1e9, 2e9), 6) for _ in range(20000)]
+    for moment in moments:
+        expected = datetime.fromtimestamp(moment, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        line = json.loads(audit_line(None, None, "GET", "/", 200, 0, None, now=moment))
+        assert line["ts"] == expected.replace("+00:00", "Z"), moment
 
 
 def test_public_api_is_pinned() -> None:
