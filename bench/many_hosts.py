@@ -73,6 +73,8 @@ DOC = REPO / "docs" / "benchmarks.md"
 COMMAND = "sudo .venv/bin/python -m bench.many_hosts"
 
 DEFAULT_LAB = "bmany"
+# The variant that runs the working tree with pyinfra's --no-wait.
+NO_WAIT = "no-wait"
 LAB = DEFAULT_LAB
 # Issue 7 asks for 1, 5, 10 and 20 hosts (``--sizes 1,5,10,20``). Each lab
 # host's systemd, logind and getty hold about 7 of root's inotify instances,
@@ -109,10 +111,11 @@ PHASES = (
 @dataclass(frozen=True)
 class Variant:
     """A version of the deploys: ``repo`` holds the deploys/, roles/ and
-    pgfortress/ that run."""
+    pgfortress/ that run; ``options`` go to pyinfra before the inventory."""
 
     name: str
     repo: Path
+    options: tuple[str, ...] = ()
 
 
 @dataclass
@@ -239,6 +242,7 @@ def pyinfra(
     argv = [
         str(Path(sys.executable).parent / "pyinfra"),
         "-y",
+        *(variant.options if variant is not None else ()),
         *limit,
         *extra,
         "inventories/lab.py",
@@ -577,7 +581,28 @@ of each SSH command, PostgreSQL), read before and after the run and at
 pyinfra's progress lines. {commands}. The fresh deploy
 is not part of the comparison: it includes apt's downloads through the lab's
 proxy, whose time varies most.
-{comparison_text(results)}{END}
+{no_wait_text(results)}{comparison_text(results)}{END}
+"""
+
+
+def no_wait_text(results: dict[str, Any]) -> str:
+    """The ``--also-no-wait`` variant's figures, or nothing."""
+    if NO_WAIT not in results:
+        return ""
+    summary = results[NO_WAIT]["summary"]
+    sizes = summary["sizes"]
+    times = ", ".join(
+        f"{size} host(s) {fig['change']['median_s']:.1f} s"
+        for size, fig in sizes.items()
+    )
+    largest = list(sizes)[-1]
+    return f"""
+With pyinfra's `--no-wait` (`--also-no-wait`: the working tree again, in the
+same rounds, each host going through its operations without waiting for the
+others at each one), the change took {times}: {largest} hosts / 1 host
+{summary["ratio_change"]:.2f} (revert {summary["ratio_revert"]:.2f}, re-run
+{summary["ratio_rerun"]:.2f}); every change and revert changed the same
+operations, every re-run nothing.
 """
 
 
@@ -647,6 +672,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the deploys of this commit (before) and compare",
     )
     parser.add_argument(
+        "--also-no-wait",
+        action="store_true",
+        help="also run the working tree with pyinfra's --no-wait (each host "
+        "goes through its operations without waiting for the others)",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="leave the lab up at the end, for a later run to use",
@@ -667,6 +698,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         env["baseline"] = args.baseline
         variants.insert(0, Variant("before", checkout(args.baseline)))
+    if args.also_no_wait:
+        variants.append(Variant(NO_WAIT, REPO, ("--no-wait",)))
     started = time.monotonic()
     hosts = HOSTS[: SIZES[-1]]
     check_inotify(len(hosts))
@@ -690,7 +723,8 @@ def main(argv: list[str] | None = None) -> int:
             order = variants if number % 2 else variants[::-1]
             runs += one_round(state, change, order)
         for variant in variants:
-            trips[variant.name] = count_commands(state, change, variant)
+            if variant.name != NO_WAIT:  # the same commands as "after"
+                trips[variant.name] = count_commands(state, change, variant)
     finally:
         if args.keep:
             say(f"leaving lab {LAB} up (--keep): `pgfortress lab down --name {LAB}`")
@@ -715,6 +749,10 @@ def main(argv: list[str] | None = None) -> int:
             "round_trips": trips["before"],
         }
         results["comparison"] = compare(results["before"], results)
+    if args.also_no_wait:
+        results[NO_WAIT] = {
+            "summary": summarise([r for r in runs if r.variant == NO_WAIT])
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     write_doc(results)

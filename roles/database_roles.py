@@ -24,7 +24,7 @@ from pgfortress.catalog import CatalogState, fresh_cluster
 from pgfortress.errors import PgFortressError, SpecError
 from pgfortress.plan import PostgresLayout
 from pgfortress.plan.database_roles import RolesPlan, plan_database_roles
-from pgfortress.plan.psql_script import psql_script
+from pgfortress.plan.psql_script import psql_script, start_database
 from pgfortress.secrets import Secret, SecretStore, resolve_secret_ref
 from pgfortress.spec import from_host_data
 from pgfortress.spec.database_roles import DatabaseRolesSpec, load_database_roles
@@ -50,12 +50,14 @@ def database_roles() -> None:
         host.log(plan.summary())
     for statement in plan.statements:
         host.log(f"  {statement.display}")
+    start = start_database(plan.statements)
     psql_secret_script(
         name="Apply the database roles spec",
-        script=Secret(psql_script(plan.statements)),
+        script=Secret(psql_script(plan.statements, connected_to=start)),
         needed=bool(plan.statements),
         reason=plan.summary(),
         psql=layout.psql_binary,
+        database=start,
     )
 
 

@@ -37,7 +37,17 @@ from pgfortress.plan.directory import (
 )
 from pgfortress.plan.layout import CLUSTERS_COMMAND, installed_majors
 from pgfortress.plan.packages import installed_packages, package_state_command
-from pgfortress.plan.probe import ProbeState, parse_probe_state, probe_state_query
+from pgfortress.plan.server_state import (
+    NEWEST,
+    ServerState,
+    parse_server_state,
+    server_state_queries,
+)
+from pgfortress.plan.service import (
+    ServiceState,
+    parse_service_state,
+    service_state_command,
+)
 from pgfortress.plan.socket_group import (
     GroupMembership,
     membership_command,
@@ -55,8 +65,8 @@ __all__ = [
     "PostgresCatalog",
     "PostgresCatalogs",
     "PostgresClusters",
-    "PostgresConfigState",
-    "PostgresProbeRole",
+    "PostgresServerState",
+    "ServiceUnitState",
     "prefetch",
     "prepared_fact",
     "psql_command",
@@ -151,6 +161,15 @@ def _fact_command(fact: FactBase[Any], kwargs: dict[str, Any]) -> str:
     )
 
 
+# Run the rest of a command line as the postgres OS user. setpriv changes
+# user and groups and nothing else: runuser would also open a PAM session,
+# which costs the host more than the switch itself, for every psql a run
+# starts. env -C /: psql would otherwise complain it cannot enter root's cwd.
+AS_POSTGRES = (
+    "setpriv --reuid=postgres --regid=postgres --init-groups --reset-env env -C /"
+)
+
+
 def psql_command(*args: str, database: str = "postgres", psql: str = "psql") -> str:
     """psql as the postgres OS user over the local socket, no user rc files.
 
@@ -158,8 +177,7 @@ def psql_command(*args: str, database: str = "postgres", psql: str = "psql") -> 
     ``psql`` on the PATH is a Perl wrapper that picks a version first, which
     costs the host more CPU than psql itself.
     """
-    # env -C /: psql would otherwise complain it cannot enter root's cwd.
-    base = f"runuser -u postgres -- env -C / {shlex.quote(psql)} -X -q"
+    base = f"{AS_POSTGRES} {shlex.quote(psql)} -X -q"
     quoted = (shlex.quote(a) for a in ("-v", "ON_ERROR_STOP=1", "-d", database, *args))
     return " ".join([base, *quoted])
 
@@ -254,55 +272,55 @@ class DirectoryOwnerMode(FactBase[DirectoryState]):
         return parse_directory_state(list(output))
 
 
-class PostgresProbeRole(FactBase[ProbeState | None]):
-    """The probe role's login flag and a digest of its verifier, or None.
+class PostgresServerState(FactBase[ServerState]):
+    """What the running server says of itself, from one psql process
+    (:mod:`pgfortress.plan.server_state`): whether it has caught up with
+    ``paths`` (its configuration files) and, with ``probe_role``, that
+    database role's login flag and a digest of its verifier.
 
-    None also when PostgreSQL is not installed or not running yet: the role
-    will then be created after the server is up.
+    Empty when PostgreSQL is not installed or not running yet: nothing is
+    stale, and the probe role will be created once the server is up.
     """
 
-    def command(self, role: str, psql: str = "psql") -> str:
-        query = psql_command(
-            "-A", "-t", "-F", "|", "-c", probe_state_query(role), psql=psql
-        )
-        return f"if {_has_psql(psql)} && {query} 2>/dev/null; then :; fi"
-
-    def process(self, output: Iterable[str]) -> ProbeState | None:
-        return parse_probe_state("\n".join(output))
-
-
-class PostgresConfigState(FactBase[dict[str, int] | None]):
-    """Whether the running server has caught up with its configuration files.
-
-    ``loaded_at`` is when the server last read its configuration, ``newest``
-    the newest modification time among ``paths``; ``pending_restart`` counts
-    settings read but waiting for a restart. None when PostgreSQL is not
-    running (or not installed): there is nothing stale to catch up.
-    """
-
-    def command(self, paths: list[str], psql: str = "psql") -> str:
-        query = psql_command(
-            "-A",
-            "-t",
-            "-F",
-            " ",
-            "-c",
-            "SELECT extract(epoch FROM pg_conf_load_time())::bigint, "
-            "(SELECT count(*) FROM pg_settings WHERE pending_restart)",
-            psql=psql,
+    def command(
+        self, paths: list[str], psql: str = "psql", probe_role: str | None = None
+    ) -> str:
+        queries = (("-c", q) for q in server_state_queries(probe_role))
+        read = psql_command(
+            "-A", "-t", "-F", "|", *(a for pair in queries for a in pair), psql=psql
         )
         quoted = " ".join(shlex.quote(p) for p in paths)
         return (
-            f"if state=$({query} 2>/dev/null); then echo $state "
-            f"$(stat -c %Y {quoted} 2>/dev/null | sort -n | tail -1); fi"
+            f"if {_has_psql(psql)} && state=$({read} 2>/dev/null); then "
+            "printf '%s\\n' \"$state\"; "
+            f'echo "{NEWEST} $(stat -c %Y {quoted} 2>/dev/null | sort -n | tail -1)"; '
+            "fi"
         )
 
-    def process(self, output: Iterable[str]) -> dict[str, int] | None:
-        fields = " ".join(output).split()
-        if len(fields) < 3:
-            return None
-        loaded_at, pending, newest = (int(f) for f in fields[:3])
-        return {"loaded_at": loaded_at, "pending_restart": pending, "newest": newest}
+    @staticmethod
+    def default() -> ServerState:
+        return ServerState()
+
+    def process(self, output: Iterable[str]) -> ServerState:
+        return parse_server_state(output)
+
+
+class ServiceUnitState(FactBase[ServiceState]):
+    """Whether a systemd ``unit`` runs and is enabled, from one ``systemctl``
+    (pyinfra's ``SystemdStatus`` and ``SystemdEnabled`` start one each)."""
+
+    def requires_command(self, unit: str) -> str:
+        return "systemctl"
+
+    def command(self, unit: str) -> str:
+        return service_state_command(unit)
+
+    @staticmethod
+    def default() -> ServiceState:
+        return ServiceState()
+
+    def process(self, output: Iterable[str]) -> ServiceState:
+        return parse_service_state(output)
 
 
 class PostgresCatalog(FactBase[CatalogState | None]):

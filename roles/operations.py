@@ -23,6 +23,7 @@ from pyinfra.context import host, state
 from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
+from pgfortress.catalog_reads import conninfo
 from pgfortress.plan.apply import (
     CANDIDATE_SUFFIX,
     ApplyPlan,
@@ -168,10 +169,15 @@ def service_running(
 
 @operation()
 def psql_secret_script(
-    script: Secret, needed: bool, reason: str, psql: str = "psql"
+    script: Secret,
+    needed: bool,
+    reason: str,
+    psql: str = "psql",
+    database: str = "postgres",
 ) -> Generator[Any, None, None]:
     """Run a psql script that carries a secret, from a root-only file, with
-    ``psql`` (best the server's own, see :func:`~roles.facts.psql_command`)."""
+    ``psql`` (best the server's own, see :func:`~roles.facts.psql_command`),
+    connected first to ``database``."""
     if not needed:
         host.noop(reason)
         return
@@ -182,7 +188,7 @@ def psql_secret_script(
     )
     # root opens the file and hands it to psql on stdin: postgres never needs
     # to read the staging directory.
-    run = psql_command("-f", "-", psql=psql)
+    run = psql_command("-f", "-", database=conninfo(database), psql=psql)
     yield f"{run} < {staged}; rc=$?; rm -f {staged}; exit $rc"
 
 

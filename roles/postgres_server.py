@@ -50,7 +50,6 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
 from pyinfra.context import state as run_state
 from pyinfra.facts.server import Hostname, LinuxDistribution
-from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import apt
 
 from pgfortress import scram, tls
@@ -74,8 +73,8 @@ from .facts import (
     GroupMember,
     InterfaceAddresses,
     PostgresClusters,
-    PostgresConfigState,
-    PostgresProbeRole,
+    PostgresServerState,
+    ServiceUnitState,
     prefetch,
     prepared_fact,
 )
@@ -167,18 +166,12 @@ def postgres_server() -> None:
     wanted = config.files()
     reads: list[FactRead] = [(ConfigFileState, {"path": f.dest}) for f in wanted]
     reads.append((DebPackagesInstalled, {"packages": _packages(config.layout)}))
-    reads.append((PostgresConfigState, _config_state(config.layout)))
+    reads.append((PostgresServerState, _server_state(config)))
     reads.append((ConfigFileState, {"path": TRUST_STORE_CA}))
     member = {"user": "postgres", "group": config.spec.socket.group}
     reads.append((GroupMember, member))
     reads.append((DirectoryOwnerMode, {"path": config.layout.tls_dir}))
-    unit = _unit(config.layout)
-    reads += [
-        (SystemdStatus, {"services": [unit]}),
-        (SystemdEnabled, {"services": [unit]}),
-    ]
-    if config.spec.probe_role is not None and config.probe is not None:
-        reads.append((PostgresProbeRole, _probe_state(config)))
+    reads.append((ServiceUnitState, {"unit": _unit(config.layout)}))
     prefetch(*reads)
     _install(config.layout)
     group_member(
@@ -274,11 +267,12 @@ def apply_files(config: ServerConfig, wanted: Sequence[ConfigFile]) -> None:
             _ = op.changed
     layout, spec = config.layout, config.spec
     unit = _unit(layout)
+    service = prepared_fact(ServiceUnitState, unit=unit)
     service_running(
         name="PostgreSQL running and enabled",
         service=unit,
-        running=prepared_fact(SystemdStatus, services=[unit]).get(unit, False),
-        enabled=prepared_fact(SystemdEnabled, services=[unit]).get(unit, False),
+        running=service.running,
+        enabled=service.enabled,
     )
     apply_config(
         name="Apply configuration (check, reload or restart, verify)",
@@ -286,7 +280,7 @@ def apply_files(config: ServerConfig, wanted: Sequence[ConfigFile]) -> None:
             host.name, layout, spec.socket.directory, spec.port, config.listen
         ),
         changed=any(_differs(f, live[f.dest]) for f in wanted),
-        stale=_running_config_is_stale(layout),
+        stale=_running_config_is_stale(config),
     )
 
 
@@ -300,14 +294,14 @@ def _differs(wanted: ConfigFile, live: FileState) -> bool:
     )
 
 
-def _running_config_is_stale(layout: PostgresLayout) -> str | None:
+def _running_config_is_stale(config: ServerConfig) -> str | None:
     """Why the running server lags its files (an earlier run failed), if it does."""
-    state = prepared_fact(PostgresConfigState, **_config_state(layout))
+    state = prepared_fact(PostgresServerState, **_server_state(config)).config
     if state is None:
         return None
-    if state["pending_restart"]:
-        return f"{state['pending_restart']} setting(s) wait for a restart"
-    if state["newest"] > state["loaded_at"]:
+    if state.pending_restart:
+        return f"{state.pending_restart} setting(s) wait for a restart"
+    if state.newest > state.loaded_at:
         return "configuration files are newer than the running configuration"
     return None
 
@@ -322,15 +316,17 @@ def _stale_paths(layout: PostgresLayout) -> list[str]:
     return [layout.dropin_file, layout.hba_file, layout.server_cert, layout.server_key]
 
 
-def _config_state(layout: PostgresLayout) -> dict[str, Any]:
-    """The arguments of :class:`PostgresConfigState` for this server."""
-    return {"paths": _stale_paths(layout), "psql": layout.psql_binary}
-
-
-def _probe_state(config: ServerConfig) -> dict[str, Any]:
-    """The arguments of :class:`PostgresProbeRole` for this server."""
-    assert config.spec.probe_role is not None
-    return {"role": config.spec.probe_role.name, "psql": config.layout.psql_binary}
+def _server_state(config: ServerConfig) -> dict[str, Any]:
+    """The arguments of :class:`PostgresServerState` for this server: the
+    probe role's state is read with the rest when the role is wanted."""
+    layout, probe = config.layout, config.spec.probe_role
+    return {
+        "paths": _stale_paths(layout),
+        "psql": layout.psql_binary,
+        "probe_role": (
+            probe.name if probe is not None and config.probe is not None else None
+        ),
+    }
 
 
 def host_layout(spec: PostgresHostSpec) -> PostgresLayout:
@@ -422,8 +418,9 @@ def _trust_store(ca_pem: bytes) -> None:
 
 
 def _probe_role(config: ServerConfig, password: Secret) -> None:
-    state = prepared_fact(PostgresProbeRole, **_probe_state(config))
-    role = _probe_state(config)["role"]
+    state = prepared_fact(PostgresServerState, **_server_state(config)).probe
+    assert config.spec.probe_role is not None
+    role = config.spec.probe_role.name
     if state is None:
         needed, reason = True, ""
     else:

@@ -21,6 +21,14 @@ fail() { printf 'pgfortress: %s: %s\n' "$host" "$*" >&2; exit 1; }
 exec 9>/run/lock/pgfortress-apply.lock
 flock -w 300 9 || fail "another pgfortress run held the apply lock for 5 minutes"
 
+# The rest of the line as the postgres OS user: setpriv changes user and
+# groups only (runuser would also open a PAM session, at a cost to the host
+# for every process); env -C / spares the tools root's working directory.
+as_postgres() {
+    setpriv --reuid=postgres --regid=postgres --init-groups --reset-env \
+        env -C / "$@"
+}
+
 # psql as the postgres OS user over a unix socket: directory, port, then one
 # or more statements, run by one psql process, each answer on its own lines.
 sql() {
@@ -31,7 +39,7 @@ sql() {
         set -- "$@" -c "$statement"
         shift
     done
-    runuser -u postgres -- env -C / "$psql_binary" -X -q -A -t -v ON_ERROR_STOP=1 \
+    as_postgres "$psql_binary" -X -q -A -t -v ON_ERROR_STOP=1 \
         -d postgres -h "$sql_dir" -p "$sql_port" "$@" 2>&1
 }
 
@@ -76,7 +84,7 @@ restart_sql="SELECT string_agg(DISTINCT name, ', ' ORDER BY name)
 # The server binary reads the configuration as a start would and reports
 # each value it refuses, restart-only settings included.
 start_check() {
-    checked=$(runuser -u postgres -- env -C / "$server_binary" \
+    checked=$(as_postgres "$server_binary" \
         --config-file="$config_file" -C data_directory 2>&1 >/dev/null) && return
     printf '%s\n' "$checked" | messages
 }
@@ -85,11 +93,9 @@ start_check() {
 # directory, whatever the new files say: read them from its pid file.
 [ -f "$pid_file" ] || fail "PostgreSQL is not running, so it cannot check" \
     "the new files; nothing was changed (start it: systemctl start $service)"
-run_port=$(sed -n 4p "$pid_file")
-run_socket=$(sed -n 5p "$pid_file")
-out=$(sql "$run_socket" "$run_port" 'SELECT pg_conf_load_time()') || fail \
-    "cannot reach PostgreSQL over $run_socket: $(one_line "$out"); nothing changed"
-loaded=$out
+{ read -r _ && read -r _ && read -r _ && read -r run_port && read -r run_socket; } \
+    <"$pid_file" || fail "cannot read the port and socket directory from" \
+    "$pid_file; nothing changed"
 
 # Put the previous files back; the new ones stay as <file>.pgf-rejected.
 restore() {
@@ -135,15 +141,19 @@ if [ -z "$swapped" ]; then
     back="there are no previous files to go back to"
 fi
 
-# What PostgreSQL rejects in the files, and which changed settings need a
-# restart: both from one psql process, a line each.
-answers=$(sql "$run_socket" "$run_port" "$rejected_sql" "$restart_sql") || {
+# When the server last read its files (a reload must change it), what it
+# rejects in the files on disk, and which changed settings need a restart:
+# from one psql process, a line each. Swapping files does not change the
+# first; reading it here rather than before the swap saves the host a psql.
+answers=$(sql "$run_socket" "$run_port" 'SELECT pg_conf_load_time()' \
+    "$rejected_sql" "$restart_sql") || {
     restore
-    fail "cannot ask PostgreSQL to check $subject: $(one_line "$answers");" \
-        "nothing was reloaded, $back"
+    fail "cannot reach PostgreSQL over $run_socket to check $subject:" \
+        "$(one_line "$answers"); nothing was reloaded, $back"
 }
-out=$(printf '%s\n' "$answers" | sed -n 1p)
-restart=$(printf '%s\n' "$answers" | sed -n 2p)
+{ read -r loaded; read -r out; read -r restart; } <<ANSWERS
+$answers
+ANSWERS
 said=$(start_check)
 [ -z "$said" ] || out="${out:+$out; }$said"
 if [ -n "$out" ]; then
@@ -198,8 +208,11 @@ presents_certificate() {
         served="cannot read a certificate from $cert_file"
         return 1
     fi
-    got=$(timeout 10 openssl s_client -starttls postgres -connect "$tls_connect" \
-        </dev/null 2>/dev/null | leaf_base64)
+    # No trust store: nothing is verified here but the certificate itself,
+    # and loading the system's CA bundle is most of what s_client costs.
+    got=$(timeout 10 openssl s_client -no-CAfile -no-CApath -no-CAstore \
+        -starttls postgres -connect "$tls_connect" </dev/null 2>/dev/null |
+        leaf_base64)
     if [ -z "$got" ]; then
         served="no TLS handshake with $tls_connect"
         return 1
@@ -231,7 +244,7 @@ verify() {
 # CPU); a restart goes through systemd, which owns the server's processes.
 signal_server() {
     if [ "$1" = reload ]; then
-        runuser -u postgres -- env -C / "${server_binary%/*}/pg_ctl" reload -s \
+        as_postgres "${server_binary%/*}/pg_ctl" reload -s \
             -D "${pid_file%/*}" 2>&1
     else
         systemctl "$1" "$service" 2>&1

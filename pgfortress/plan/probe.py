@@ -43,10 +43,13 @@ def password_matches(state: ProbeState, password: Secret) -> bool:
 
 
 def probe_state_query(role: str) -> str:
+    """One row, always: the role's state, or empty fields when it is missing
+    (so that the row's place in a psql output of several queries is known)."""
     return (
         sql.SQL(
-            "SELECT rolcanlogin, split_part(rolpassword, '$', 2), md5(rolpassword) "
-            "FROM pg_authid WHERE rolname = {}"
+            "SELECT a.rolcanlogin, split_part(a.rolpassword, '$', 2), "
+            "md5(a.rolpassword) "
+            "FROM (SELECT) AS one LEFT JOIN pg_authid AS a ON a.rolname = {}"
         )
         .format(sql.Literal(role))
         .as_string(None)
@@ -54,11 +57,14 @@ def probe_state_query(role: str) -> str:
 
 
 def parse_probe_state(output: str) -> ProbeState | None:
-    """Parse psql's unaligned ``-F'|'`` output; empty means no such role."""
+    """Parse psql's unaligned ``-F'|'`` output; empty, or a row without a
+    login flag, means no such role."""
     text = output.strip()
     if not text:
         return None
     login, salt_part, digest = text.split("|")
+    if not login:
+        return None
     return ProbeState(login == "t", salt_part, digest)
 
 

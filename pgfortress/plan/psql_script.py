@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["PlannedStatement", "psql_script"]
+__all__ = ["PlannedStatement", "psql_script", "start_database"]
 
 
 class PlannedStatement(Protocol):
@@ -23,7 +23,9 @@ _OUTSIDE_TRANSACTION = ("CREATE DATABASE", "DROP DATABASE", "ALTER SYSTEM")
 
 
 def psql_script(
-    statements: Sequence[PlannedStatement], admin_db: str = "postgres"
+    statements: Sequence[PlannedStatement],
+    admin_db: str = "postgres",
+    connected_to: str | None = None,
 ) -> str:
     """A script that stops at the first error, in transactions where allowed.
 
@@ -31,16 +33,42 @@ def psql_script(
     ``admin_db``; then each database's statements. Order is kept; consecutive
     statements share one transaction, and a statement PostgreSQL refuses in a
     transaction (CREATE DATABASE) runs on its own between them.
+
+    ``connected_to`` is the database psql starts in (best
+    :func:`start_database`): statements for it that come first need no
+    ``\\connect``, which would open a second connection to the same database.
     """
+    groups = _groups(statements)
+    lines = ["\\set ON_ERROR_STOP on"]
+    for number, database in enumerate(groups):
+        target = database or admin_db
+        if number > 0 or target != connected_to:
+            lines.append(f"\\connect {_meta_quote(target)}")
+        lines += _transactions(groups[database])
+    return "\n".join(lines) + "\n"
+
+
+def start_database(
+    statements: Sequence[PlannedStatement], admin_db: str = "postgres"
+) -> str:
+    """Where psql best starts for :func:`psql_script`: the database its first
+    statements run in (``admin_db`` for cluster-level ones, or with none).
+
+    That database exists before the script runs: one the plan creates is
+    created by a cluster-level statement, and those come first.
+    """
+    groups = _groups(statements)
+    first = next(iter(groups), None)
+    return first or admin_db
+
+
+def _groups(statements: Sequence[PlannedStatement]) -> dict[str | None, list[str]]:
+    """Each database's statements (None: the cluster's), cluster first."""
     groups: dict[str | None, list[str]] = {}
     for statement in statements:
         groups.setdefault(statement.database, []).append(statement.sql.rstrip(";"))
     order = sorted(groups, key=lambda name: name is not None)
-    lines = ["\\set ON_ERROR_STOP on"]
-    for database in order:
-        lines.append(f"\\connect {_meta_quote(database or admin_db)}")
-        lines += _transactions(groups[database])
-    return "\n".join(lines) + "\n"
+    return {name: groups[name] for name in order}
 
 
 def _transactions(statements: list[str]) -> list[str]:

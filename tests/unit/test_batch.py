@@ -92,7 +92,7 @@ def test_catalogs_come_back_per_database_in_order() -> None:
 def test_the_catalogs_are_read_by_one_psql_with_the_query_sent_once() -> None:
     command = PostgresCatalogs().command(["postgres", "app", "archive"], 150000)
     assert command.count("pg_auth_members") == 1
-    assert command.count("runuser -u postgres") == 1
+    assert command.count("setpriv --reuid=postgres") == 1
     words = command.split()
     assert words[words.index("-d") + 1] == "postgres"
     # The other databases are connected to by psql itself, named by variables.

@@ -14,6 +14,7 @@ from bench.many_hosts import (
     comparison_text,
     cpu_from_stat,
     hosts_cpu_by_phase,
+    no_wait_text,
     parse_results,
     prepare_cpu,
     split_phases,
@@ -147,3 +148,13 @@ def test_hosts_cpu_is_split_at_the_same_progress_lines() -> None:
     }
     # A run that failed before executing has no execute phase to report.
     assert hosts_cpu_by_phase({"start": 1.0, "prepare": 1.5}, 2.0) == {"all": 1.0}
+
+
+def test_the_no_wait_variant_is_reported_beside_the_others() -> None:
+    summary = _summary(1.5, 0.1, 8)["summary"]
+    summary |= {"ratio_revert": 2.5, "ratio_rerun": 1.9}
+    text = no_wait_text({"no-wait": {"summary": summary}})
+    assert "`--no-wait`" in text
+    assert "1 host(s) 1.5 s, 5 host(s) 3.0 s" in text
+    assert "5 hosts / 1 host\n2.00 (revert 2.50, re-run\n1.90)" in text
+    assert no_wait_text({}) == ""

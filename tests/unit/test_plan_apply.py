@@ -1,7 +1,7 @@
 """Applying configuration: the file state, the TLS address, and the script itself.
 
 The apply script runs here for real, in a temporary directory, with stand-ins
-for the tools it calls on a host (psql through runuser, systemctl, openssl).
+for the tools it calls on a host (psql through setpriv, systemctl, openssl).
 The stand-ins answer from files the test writes, so each case says what
 PostgreSQL would report and checks which files end up where and which
 signals were sent.
@@ -45,6 +45,14 @@ DIGEST = "ab" * 32
         (
             ["root postgres 644", DIGEST, "candidate"],
             FileState(DIGEST, "root", "postgres", "644", candidate=True),
+        ),
+        (
+            ["postgres postgres 640", f"{DIGEST}  /etc/pg hba.conf"],
+            FileState(DIGEST, "postgres", "postgres", "640"),
+        ),
+        (
+            ["postgres postgres 640", f"\\{DIGEST}  /etc/pg\\nhba.conf"],
+            FileState(DIGEST, "postgres", "postgres", "640"),
         ),
     ],
 )
@@ -140,7 +148,7 @@ def test_paths_with_whitespace_are_refused() -> None:
 # of settings that need a restart), loaded (pg_conf_load_time), served (what
 # openssl s_client prints: the certificate TLS presents); calls records each
 # systemctl action, and pg_ctl's reload as "reload".
-RUNUSER = """#!/bin/sh
+SETPRIV = """#!/bin/sh
 for arg; do
 case $arg in
 data_directory) if [ -s "$STUB/start" ]; then cat "$STUB/start" >&2; exit 1; fi ;;
@@ -187,7 +195,7 @@ class Host:
 
     @property
     def psql_runs(self) -> list[str]:
-        """The argument lists of every psql started through runuser."""
+        """The argument lists of every psql started through setpriv."""
         path = self.stub / "psql"
         lines = path.read_text().splitlines() if path.exists() else []
         return [line for line in lines if "/bin/psql " in line]
@@ -225,7 +233,7 @@ class Host:
 def fake(tmp_path: Path) -> Host:
     host = Host(tmp_path)
     host.stub.mkdir()
-    for name, text in [("runuser", RUNUSER), ("systemctl", SYSTEMCTL)]:
+    for name, text in [("setpriv", SETPRIV), ("systemctl", SYSTEMCTL)]:
         (host.stub / name).write_text(text)
         (host.stub / name).chmod(0o755)
     (host.stub / "openssl").write_text(OPENSSL)
@@ -273,15 +281,40 @@ def test_an_accepted_change_is_swapped_in_and_reloaded(fake: Host) -> None:
     assert "pgfortress: verified: postgres connects over /run/pg" in result.stdout
 
 
-def test_a_change_costs_three_psql_processes(fake: Host) -> None:
-    # Reachable before the swap; both checks after it in one; the admin after
+def test_a_change_costs_two_psql_processes(fake: Host) -> None:
+    # The load time and both checks after the swap in one; the admin after
     # the reload (the stand-in server has read its files at once).
     stage(fake, "hba", "new rules\n")
     assert fake.apply().returncode == 0
-    reachable, checks, admin = fake.psql_runs
+    checks, admin = fake.psql_runs
+    assert "pg_conf_load_time" in checks
     assert "pg_hba_file_rules" in checks
     assert "a restart" in checks
-    assert "pg_hba_file_rules" not in reachable + admin
+    assert "pg_hba_file_rules" not in admin
+
+
+def test_an_unreachable_server_gets_the_previous_files_back(fake: Host) -> None:
+    stage(fake, "hba", "new rules\n")
+    (fake.stub / "setpriv").write_text(
+        "#!/bin/sh\necho 'could not connect to server' >&2; exit 2\n"
+    )
+    result = fake.apply()
+    assert result.returncode == 1
+    assert "cannot reach PostgreSQL over /run/pg to check the new files" in (
+        result.stderr
+    )
+    assert "nothing was reloaded" in result.stderr
+    assert fake.file("hba").read_text() == "old rules\n"
+    assert fake.file("hba.pgf-rejected").read_text() == "new rules\n"
+    assert fake.calls == []
+
+
+def test_the_running_port_and_socket_come_from_the_pid_file(fake: Host) -> None:
+    (fake.root / "postmaster.pid").write_text("1\n/data\n0\n6543\n/run/other\n")
+    stage(fake, "hba", "new rules\n")
+    assert fake.apply().returncode == 0
+    checks = fake.psql_runs[0]
+    assert "-h /run/other -p 6543" in checks
 
 
 def test_a_rejected_change_never_reaches_a_signal(fake: Host) -> None:

@@ -1,4 +1,5 @@
-"""Cheap reads of a host's state: two packages, one group, one directory.
+"""Cheap reads of a host's state: two packages, one group, one directory, one
+systemd unit, and what the running server says of itself.
 
 Each command runs here for real in ``sh`` where it can (a stand-in ``dpkg-query``,
 ``getent`` and ``id`` on PATH, a temporary directory), and each parser is fed
@@ -20,6 +21,19 @@ from pgfortress.plan.directory import (
     parse_directory_state,
 )
 from pgfortress.plan.packages import installed_packages, package_state_command
+from pgfortress.plan.probe import ProbeState
+from pgfortress.plan.server_state import (
+    NEWEST,
+    ConfigState,
+    ServerState,
+    parse_server_state,
+    server_state_queries,
+)
+from pgfortress.plan.service import (
+    ServiceState,
+    parse_service_state,
+    service_state_command,
+)
 from pgfortress.plan.socket_group import (
     GroupMembership,
     membership_command,
@@ -148,3 +162,62 @@ def test_directory_changes_close_the_gap_only(
 def test_something_else_at_the_path_is_not_replaced() -> None:
     with pytest.raises(ValueError, match="not a directory"):
         directory_changes("/t", DirectoryState("other"), *WANTED)
+
+
+@pytest.mark.parametrize(
+    ("lines", "state"),
+    [
+        (["SubState=running", "UnitFileState=enabled"], ServiceState(True, True)),
+        (["SubState=dead", "UnitFileState=disabled"], ServiceState(False, False)),
+        (["SubState=exited", "UnitFileState=static"], ServiceState(True, True)),
+        # A unit systemd does not know: the package is not installed yet.
+        (["SubState=dead", "UnitFileState="], ServiceState(False, False)),
+        ([], ServiceState(False, False)),
+    ],
+)
+def test_service_state_reads_both_properties(
+    lines: list[str], state: ServiceState
+) -> None:
+    assert parse_service_state(lines) == state
+
+
+def test_service_state_is_one_systemctl_for_a_quoted_unit(tmp_path: Path) -> None:
+    stand_in(tmp_path, "systemctl", 'echo "$#:$*" >> "$0.calls"\n')
+    command = service_state_command("postgresql@15-main.service; reboot")
+    run(command, tmp_path)
+    calls = (tmp_path / "systemctl.calls").read_text().splitlines()
+    assert calls == [
+        "6:show --property SubState --property UnitFileState "
+        "postgresql@15-main.service; reboot"
+    ]
+
+
+def test_server_state_reads_config_and_probe_from_one_output() -> None:
+    lines = ["1733390000|0", "t|4096:c2FsdA==|0123abcd", f"{NEWEST} 1733390100"]
+    state = parse_server_state(lines)
+    assert state.config == ConfigState(1733390000, 0, 1733390100)
+    assert state.probe == ProbeState(True, "4096:c2FsdA==", "0123abcd")
+
+
+def test_server_state_without_the_probe_role_asked_or_present() -> None:
+    assert parse_server_state(["1733390000|2", f"{NEWEST} 5"]) == ServerState(
+        ConfigState(1733390000, 2, 5), None
+    )
+    missing = parse_server_state(["1733390000|0", "||", f"{NEWEST} 5"])
+    assert missing.probe is None
+    assert missing.config == ConfigState(1733390000, 0, 5)
+
+
+def test_a_server_that_did_not_answer_has_no_state() -> None:
+    assert parse_server_state([]) == ServerState()
+    # The files' times are read only when psql answered; none readable:
+    state = parse_server_state(["1733390000|0", f"{NEWEST} "])
+    assert state.config is None
+
+
+def test_server_state_queries_are_one_row_each_in_order() -> None:
+    config, probe = server_state_queries("o'brien")
+    assert "pg_conf_load_time" in config
+    assert "LEFT JOIN pg_authid" in probe
+    assert "'o''brien'" in probe
+    assert server_state_queries(None) == [config]

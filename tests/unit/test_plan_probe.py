@@ -44,6 +44,7 @@ def test_script_creates_only_when_missing() -> None:
         ("\n", None),
         ("t|4096:c2FsdA==|0123abcd\n", (True, "4096:c2FsdA==", "0123abcd")),
         ("f||\n", (False, "", "")),
+        ("||\n", None),
     ],
 )
 def test_state_parsing(output: str, expected: tuple[bool, str, str] | None) -> None:

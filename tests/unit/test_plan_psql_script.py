@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgfortress.plan.psql_script import psql_script
+from pgfortress.plan.psql_script import psql_script, start_database
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,29 @@ def test_database_names_are_quoted_for_psql() -> None:
 
 def test_empty_plan_is_only_the_preamble() -> None:
     assert psql_script([]) == "\\set ON_ERROR_STOP on\n"
+
+
+def test_psql_starts_where_the_first_statements_run() -> None:
+    cluster_first = [Stmt("app", "SELECT 1"), Stmt(None, 'CREATE ROLE "r"')]
+    assert start_database(cluster_first) == "postgres"
+    assert start_database([Stmt("app", "SELECT 1")]) == "app"
+    assert start_database([]) == "postgres"
+
+
+def test_a_script_started_in_its_first_database_does_not_connect_again() -> None:
+    statements = [Stmt("app", "SELECT 1"), Stmt("archive", "SELECT 2")]
+    script = psql_script(statements, connected_to=start_database(statements))
+    assert script.splitlines() == [
+        "\\set ON_ERROR_STOP on",
+        "BEGIN;",
+        "SELECT 1;",
+        "COMMIT;",
+        "\\connect 'archive'",
+        "BEGIN;",
+        "SELECT 2;",
+        "COMMIT;",
+    ]
+    # Started elsewhere, the script connects first.
+    assert psql_script(statements, connected_to="postgres").splitlines()[1] == (
+        "\\connect 'app'"
+    )
