@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import psycopg
 from limits.aio.storage import Storage
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 
 from . import grammar
 from . import sql as builder
-from .asgi import ApiApplication
+from .asgi import ApiApplication, Scope
 from .audit import log_request
 from .auth import Authenticator, Identity
 from .catalog import SCHEMA_QUERY, parse_schema
@@ -179,25 +180,31 @@ class Gateway:
 
     async def handle(self, request: Request) -> Response:
         started = time.monotonic()
-        client = request.client.host if request.client else "-"
-        origin = request.headers.get("origin")
+        # Read once from the ASGI scope, with the meaning Starlette gives them.
+        scope = request.scope
+        method: str = scope["method"]
+        path = _path(scope)
+        client = _client(scope)
+        headers = _headers(scope)
+        origin = headers.get("origin")
         identity: Identity | None = None
         try:
             await self.limiter.check_address(client)
-            if request.method == "OPTIONS":
-                return self._finish(request, self._preflight(request), None, started)
+            if method == "OPTIONS":
+                response = self._preflight(headers)
+                return self._finish(method, path, client, response, None, started)
             identity = await self.authenticator.authenticate_async(
-                request.headers.get("authorization"), request.headers.get("x-api-key")
+                headers.get("authorization"), headers.get("x-api-key")
             )
             await self.limiter.check_subject(identity.subject)
             async with self._in_flight(identity, client):
-                response = await self._dispatch(request, identity)
+                response = await self._dispatch(request, path, headers, identity)
         except CorsRefusedError as refused:
             # A refused preflight gets no Access-Control-Allow-Origin: that
             # header would read as permission to the browser.
             response = _error_response(refused)
             response.headers.update(refused.headers)
-            return self._finish(request, response, None, started)
+            return self._finish(method, path, client, response, None, started)
         except GatewayError as error:
             response = _error_response(error)
         except ClientDisconnect:
@@ -205,36 +212,34 @@ class Gateway:
             # line and the metrics, as web servers log it.
             response = Response(status_code=CLIENT_CLOSED)
         except Exception:
-            logger.exception(
-                "unexpected error on %s %s", request.method, _path(request)
-            )
+            logger.exception("unexpected error on %s %s", method, path)
             response = _error_response(GatewayError("internal error"))
-        response.headers.update(self.cors.simple(origin))
+        extra = self.cors.simple(origin)
         if identity is not None and identity.kind != "anonymous":
             # An answer for one caller must never be served to another by a
             # shared cache.
-            response.headers["Cache-Control"] = "private, no-store"
-            vary = response.headers.get("Vary")
-            response.headers["Vary"] = (
-                f"{vary}, Authorization" if vary else "Authorization"
-            )
-        return self._finish(request, response, identity, started)
+            extra["Cache-Control"] = "private, no-store"
+            vary = extra["Vary"] if "Vary" in extra else response.headers.get("Vary")
+            extra["Vary"] = f"{vary}, Authorization" if vary else "Authorization"
+        _add_headers(response, extra)
+        return self._finish(method, path, client, response, identity, started)
 
     def _finish(
         self,
-        request: Request,
+        method: str,
+        path: str,
+        client: str,
         response: Response,
         identity: Identity | None,
         started: float,
     ) -> Response:
-        client = request.client.host if request.client else "-"
         elapsed = time.monotonic() - started
-        self.metrics.observe(request.method, response.status_code, elapsed)
+        self.metrics.observe(method, response.status_code, elapsed)
         log_request(
             identity.subject if identity else None,
             identity.role if identity else None,
-            request.method,
-            _path(request),
+            method,
+            path,
             response.status_code,
             elapsed * 1000,
             client,
@@ -258,22 +263,29 @@ class Gateway:
             if not self._busy[key]:
                 del self._busy[key]
 
-    def _preflight(self, request: Request) -> Response:
-        headers = self.cors.preflight(
-            request.headers.get("origin"),
-            request.headers.get("access-control-request-method"),
-            request.headers.get("access-control-request-headers"),
+    def _preflight(self, headers: Mapping[str, str]) -> Response:
+        allowed = self.cors.preflight(
+            headers.get("origin"),
+            headers.get("access-control-request-method"),
+            headers.get("access-control-request-headers"),
         )
-        return Response(status_code=204, headers=headers)
+        return Response(status_code=204, headers=allowed)
 
-    async def _dispatch(self, request: Request, identity: Identity) -> Response:
-        path = _path(request).strip("/")
+    async def _dispatch(
+        self,
+        request: Request,
+        path: str,
+        headers: dict[str, str],
+        identity: Identity,
+    ) -> Response:
+        path = path.strip("/")
         method = request.method
         if path == "" and method in {"GET", "HEAD"}:
             return JSONResponse(openapi_document(await self._visible(identity)))
-        params = list(request.query_params.multi_items())
-        headers = dict(request.headers)
-        body = await self._body(request) if method in _WRITE_METHODS else None
+        # What Starlette's query_params.multi_items() gives, parsed directly.
+        query = request.scope["query_string"].decode("latin-1")
+        params = parse_qsl(query, keep_blank_values=True)
+        body = await self._body(request, headers) if method in _WRITE_METHODS else None
         api = self.config.api
         cache = self.cache
         try:
@@ -354,14 +366,10 @@ class Gateway:
             {k: v for k, v in cache.functions.items() if k in set(functions or [])},
         )
 
-    async def _body(self, request: Request) -> object:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        declared = request.headers.get("content-length")
-        if (
-            not kind
-            and declared in (None, "0")
-            and "transfer-encoding" not in (request.headers)
-        ):
+    async def _body(self, request: Request, headers: Mapping[str, str]) -> object:
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        declared = headers.get("content-length")
+        if not kind and declared in (None, "0") and "transfer-encoding" not in headers:
             # No body at all (a function called without arguments, as
             # postgrest clients do): nothing to read and nothing to type.
             return None
@@ -393,11 +401,41 @@ class Gateway:
         )
 
 
-def _path(request: Request) -> str:
+def _path(scope: Scope) -> str:
     """``request.url.path``, escaped as Starlette escapes it, without building
     the whole URL (host header, scheme, query) that it parses again."""
-    path: str = request.scope["path"]
+    path: str = scope["path"]
     return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def _client(scope: Scope) -> str:
+    """``request.client.host``, or ``-`` when the server gives no address."""
+    client = scope.get("client")
+    if client is None:
+        return "-"
+    host: str = client[0]
+    return host
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request headers as ``dict(request.headers)`` gives them: names in
+    lower case (as ASGI sends them), the first of repeated headers."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return headers
+
+
+def _add_headers(response: Response, extra: Mapping[str, str]) -> None:
+    """``response.headers.update(extra)``, appending to the raw list when the
+    response has no header of that name yet (always, on the usual path)."""
+    raw = response.raw_headers
+    for name, value in extra.items():
+        key = name.lower().encode("latin-1")
+        if any(present == key for present, _ in raw):
+            response.headers[name] = value  # replaced in place, as update does
+        else:
+            raw.append((key, value.encode("latin-1")))
 
 
 def _json(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:

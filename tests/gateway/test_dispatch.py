@@ -4,11 +4,13 @@ each statement and answers a prepared row or error."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 from pgfortress_gateway.app import ALL_METHODS, Gateway
@@ -313,3 +315,31 @@ def test_an_insert_without_a_body_is_a_400(client: Client) -> None:
     answer = client.post("/orders")
     assert answer.status_code == 400, answer.text
     assert answer.json()["code"] == "PGF400"
+
+
+def test_answers_keep_their_header_order_and_private_answers_say_so(
+    client: Client, database: Recorder
+) -> None:
+    # The handler adds its headers to the raw list itself (no MutableHeaders);
+    # what a client receives, in order, must stay the same.
+    database.answer = ('[{"id": 1}]', None, 1)
+    claims = {"role": "web_anon", "sub": "alice", "exp": time.time() + 60}
+    token = jwt.encode(claims, "0123456789abcdef" * 2)
+    signed = client.get(
+        "/customers?id=eq.1",
+        headers=[("Authorization", f"Bearer {token}"), ("Authorization", "Bearer x")],
+    )
+    anonymous = client.get("/customers?id=eq.1")
+
+    assert signed.status_code == anonymous.status_code == 200, signed.text
+    assert [name for name, _ in signed.headers.multi_items()] == [
+        "content-range",
+        "content-length",
+        "content-type",
+        "vary",
+        "cache-control",
+    ]
+    assert signed.headers["vary"] == "Origin, Authorization"
+    assert signed.headers["cache-control"] == "private, no-store"
+    assert anonymous.headers["vary"] == "Origin"
+    assert "cache-control" not in anonymous.headers
