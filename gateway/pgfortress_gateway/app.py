@@ -10,11 +10,10 @@ database's own error text reaches the client.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -197,8 +196,11 @@ class Gateway:
                 headers.get("authorization"), headers.get("x-api-key")
             )
             await self.limiter.check_subject(identity.subject)
-            async with self._in_flight(identity, client):
+            slot = self._take_slot(identity, client)
+            try:
                 response = await self._dispatch(request, path, headers, identity)
+            finally:
+                self._give_slot(slot)
         except CorsRefusedError as refused:
             # A refused preflight gets no Access-Control-Allow-Origin: that
             # header would read as permission to the browser.
@@ -246,22 +248,23 @@ class Gateway:
         )
         return response
 
-    @contextlib.asynccontextmanager
-    async def _in_flight(self, identity: Identity, client: str) -> AsyncIterator[None]:
-        """At most half the pool for one caller, so one cannot starve the rest."""
+    def _take_slot(self, identity: Identity, client: str) -> str:
+        """At most half the pool for one caller, so one cannot starve the rest;
+        the caller's key, to give back with :meth:`_give_slot` when done."""
         # Callers without a subject (anonymous, or a token without "sub")
         # count per role and address: sharing one budget, one of them could
         # hold it all and shut the others out.
         key = identity.subject or f"role:{identity.role}@{client}"
-        if self._busy.get(key, 0) >= self._per_caller:
+        busy = self._busy.get(key, 0)
+        if busy >= self._per_caller:
             raise RateLimitedError("too many requests in flight", retry_after=1)
-        self._busy[key] = self._busy.get(key, 0) + 1
-        try:
-            yield
-        finally:
-            self._busy[key] -= 1
-            if not self._busy[key]:
-                del self._busy[key]
+        self._busy[key] = busy + 1
+        return key
+
+    def _give_slot(self, key: str) -> None:
+        self._busy[key] -= 1
+        if not self._busy[key]:
+            del self._busy[key]
 
     def _preflight(self, headers: Mapping[str, str]) -> Response:
         allowed = self.cors.preflight(
@@ -430,12 +433,14 @@ def _add_headers(response: Response, extra: Mapping[str, str]) -> None:
     """``response.headers.update(extra)``, appending to the raw list when the
     response has no header of that name yet (always, on the usual path)."""
     raw = response.raw_headers
+    present = {key for key, _ in raw}
     for name, value in extra.items():
         key = name.lower().encode("latin-1")
-        if any(present == key for present, _ in raw):
+        if key in present:
             response.headers[name] = value  # replaced in place, as update does
         else:
             raw.append((key, value.encode("latin-1")))
+            present.add(key)
 
 
 def _json(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:
