@@ -343,3 +343,39 @@ def test_answers_keep_their_header_order_and_private_answers_say_so(
     assert signed.headers["cache-control"] == "private, no-store"
     assert anonymous.headers["vary"] == "Origin"
     assert "cache-control" not in anonymous.headers
+
+
+def test_one_caller_holds_at_most_half_the_pool_and_gives_it_back(
+    client: Client, database: Recorder
+) -> None:
+    release = asyncio.Event()
+
+    async def slow_run_as(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        await release.wait()
+        return ("[]", None, 0)
+
+    database.run_as = slow_run_as  # type: ignore[method-assign]
+    claims = {"role": "web_anon", "sub": "alice", "exp": time.time() + 60}
+    token = jwt.encode(claims, "0123456789abcdef" * 2)
+    half = client.gateway._per_caller
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://gateway.test"
+        ) as http:
+
+            async def one() -> int:
+                answer = await http.get(
+                    "/customers", headers={"Authorization": f"Bearer {token}"}
+                )
+                return answer.status_code
+
+            waiting = [asyncio.create_task(one()) for _ in range(half)]
+            await asyncio.sleep(0.05)
+            refused = await one()
+            release.set()
+            return [refused, *await asyncio.gather(*waiting)]
+
+    assert asyncio.run(scenario()) == [429] + [200] * half
+    assert client.gateway._busy == {}
