@@ -24,7 +24,10 @@ the gateway does, and prints CPU microseconds per request; with
 ``gateway`` starts the gateway here (``python -m pgfortress_gateway``, or the
 command given with ``--command``), loads it with wrk (2 threads, 32 connections,
 ``web_user`` tokens of 512 subjects, as bench/gateway_vs_pgbench.py) and
-prints requests/s and the CPU of its processes per request, per round.
+prints requests/s and the CPU of its processes per request, per round. It
+asks for ``/customers?id=eq.1``, or the path given with ``--path``: ``up``
+also gives customer 1 the 300 orders of bench/gateway_vs_postgraphile.py, so
+``--path '/orders?customer_id=eq.1&order=id&limit=100'`` answers 100 rows.
 Everything shares this machine's cores: compare runs made one after the
 other, and prefer the instruction counts. Nothing is written to the docs.
 """
@@ -57,6 +60,7 @@ from tests.lab.conftest import run_deploy
 
 from ._lab import BenchError
 from .gateway_vs_pgbench import wrk_script
+from .gateway_vs_postgraphile import SEED
 
 LAB = "pcpu"
 PORT = 18443
@@ -106,6 +110,7 @@ def up() -> None:
     if run.returncode != 0:
         raise BenchError(f"deploys/site.py failed:\n{run.output[-3000:]}")
     migrate(state)
+    migrate(state, SEED)
     work = workdir()
     work.mkdir(mode=0o700, exist_ok=True)
     ca = tls.load_ca(state.dir / "ca")
@@ -187,8 +192,8 @@ def _cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(seconds: int, script: Path) -> tuple[int, str]:
-    url = f"https://127.0.0.1:{PORT}/customers?id=eq.1"
+def _wrk(seconds: int, script: Path, path: str) -> tuple[int, str]:
+    url = f"https://127.0.0.1:{PORT}{path}"
     out = subprocess.run(
         ["wrk", "-t2", "-c32", f"-d{seconds}s", "-s", str(script), url],
         capture_output=True,
@@ -202,7 +207,7 @@ def _wrk(seconds: int, script: Path) -> tuple[int, str]:
     return int(found.group(1)), out
 
 
-def gateway(command: list[str], seconds: int, rounds: int) -> None:
+def gateway(command: list[str], seconds: int, rounds: int, path: str) -> None:
     expires = int(time.time()) + 3600
     bearers = [
         jwt.encode(
@@ -220,10 +225,10 @@ def gateway(command: list[str], seconds: int, rounds: int) -> None:
         process = subprocess.Popen([*command, str(config)], stdout=log, stderr=log)
         try:
             time.sleep(3)
-            _wrk(3, script)  # warm-up: pool, statement and token caches
+            _wrk(3, script, path)  # warm-up: pool, statement and token caches
             for number in range(rounds):
                 cpu, wall = _cpu_seconds(process.pid), time.monotonic()
-                done, _ = _wrk(seconds, script)
+                done, _ = _wrk(seconds, script, path)
                 cpu = _cpu_seconds(process.pid) - cpu
                 wall = time.monotonic() - wall
                 print(
@@ -244,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=0)
     parser.add_argument(
+        "--path",
+        default="/customers?id=eq.1",
+        help="gateway only: the path and query wrk asks for",
+    )
+    parser.add_argument(
         "--command",
         default="",
         help="gateway only: the command serving it, to which the path of its "
@@ -261,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 print(runner.run(run))
         else:
-            gateway(shlex.split(args.command), args.seconds, args.rounds)
+            gateway(shlex.split(args.command), args.seconds, args.rounds, args.path)
     except BenchError as error:
         print(f"gateway_db_cpu: {error}", file=sys.stderr)
         return 1
