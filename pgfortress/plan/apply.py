@@ -105,6 +105,8 @@ class ApplyPlan:
     socket_dir: str
     port: int
     tls_connect: str
+    # Of ``files``, those holding settings (what the server binary checks).
+    settings_files: tuple[str, ...]
 
 
 def apply_plan(
@@ -128,6 +130,7 @@ def apply_plan(
         socket_dir=socket_dir,
         port=port,
         tls_connect=tls_check_address(listen, port),
+        settings_files=(layout.dropin_file,),
     )
 
 
@@ -148,7 +151,7 @@ def tls_check_address(listen: Sequence[str], port: int) -> str:
 def apply_script(plan: ApplyPlan) -> str:
     """The one shell step that swaps, checks, applies, verifies or rolls back."""
     # The script lists the files it swapped in one space-separated word list.
-    if any(f.split() != [f] for f in plan.files):
+    if any(f.split() != [f] for f in (*plan.files, *plan.settings_files)):
         raise ValueError("configuration file paths must not contain whitespace")
     values = {
         "host": plan.host,
@@ -162,6 +165,7 @@ def apply_script(plan: ApplyPlan) -> str:
         "port": str(plan.port),
         "tls_connect": plan.tls_connect,
         "cert_file": plan.cert_file,
+        "settings_files": " ".join(plan.settings_files),
     }
     header = [f"{name}={shlex.quote(value)}" for name, value in values.items()]
     header.append(" ".join(["set --", *(shlex.quote(f) for f in plan.files)]))

@@ -3,8 +3,8 @@
 # still answers, and put the previous files back if anything fails.
 #
 # pgfortress prepends the values used below (host, service, server_binary,
-# psql_binary, config_file, pid_file, log_file, socket_dir, port, tls_connect,
-# cert_file) and sets "$@" to the files it manages; a file takes part when
+# psql_binary, config_file, settings_files, pid_file, log_file, socket_dir,
+# port, tls_connect, cert_file) and sets "$@" to the files it manages; a file takes part when
 # "<file>.pgf-candidate" exists. Lines on stdout start with "pgfortress: ";
 # a failure exits 1 with one line on stderr that names the host.
 
@@ -82,8 +82,19 @@ restart_sql="SELECT string_agg(DISTINCT name, ', ' ORDER BY name)
     WHERE f.error = 'setting could not be applied' AND s.context = 'postmaster'"
 
 # The server binary reads the configuration as a start would and reports
-# each value it refuses, restart-only settings included.
+# each value it refuses, restart-only settings included. It reads settings
+# only: pg_hba.conf and the TLS files are not its to judge (pg_hba_file_rules
+# and the TLS check after the reload are), so when the new files are none of
+# $settings_files it is not started.
+settings_changed() {
+    [ -n "$swapped" ] || return 0
+    for file in $swapped; do
+        case " $settings_files " in *" $file "*) return 0 ;; esac
+    done
+    return 1
+}
 start_check() {
+    settings_changed || return 0
     checked=$(as_postgres "$server_binary" \
         --config-file="$config_file" -C data_directory 2>&1 >/dev/null) && return
     printf '%s\n' "$checked" | messages

@@ -194,6 +194,12 @@ class Host:
         return path.read_text().split() if path.exists() else []
 
     @property
+    def switched_user(self) -> list[str]:
+        """The argument lists of every command run as postgres (setpriv)."""
+        path = self.stub / "psql"
+        return path.read_text().splitlines() if path.exists() else []
+
+    @property
     def psql_runs(self) -> list[str]:
         """The argument lists of every psql started through setpriv."""
         path = self.stub / "psql"
@@ -211,6 +217,7 @@ class Host:
             log_file=str(self.root / "server.log"),
             cert_file=str(self.file("server.crt")),
             files=tuple(str(self.file(n)) for n in ("pg.conf", "hba", "server.crt")),
+            settings_files=(str(self.file("pg.conf")),),
             socket_dir="/run/pg",
             port=5432,
             tls_connect="10.0.0.5:5432",
@@ -409,3 +416,25 @@ def test_nothing_changes_when_the_server_is_not_running(fake: Host) -> None:
     assert fake.file("hba").read_text() == "old rules\n"
     assert fake.file("hba.pgf-candidate").exists()
     assert fake.calls == []
+
+
+def test_the_server_binary_checks_settings_files_only(fake: Host) -> None:
+    # It would refuse, but it reads settings, and only pg_hba.conf changed:
+    # pg_hba_file_rules judges that file, and the binary is not started.
+    fake.answer(start="FATAL:  configuration file contains errors\n")
+    stage(fake, "hba", "new rules\n")
+    assert fake.apply().returncode == 0
+    assert not any("data_directory" in run for run in fake.switched_user)
+    stage(fake, "pg.conf", "new settings\n")
+    result = fake.apply()
+    assert result.returncode == 1
+    # What the binary said: it ran for the settings file.
+    assert "configuration file contains errors" in result.stderr
+
+
+def test_a_stale_server_has_its_files_on_disk_checked_by_the_binary(
+    fake: Host,
+) -> None:
+    # Nothing staged: the files on disk are what the reload would apply.
+    assert fake.apply().returncode == 0
+    assert any("data_directory" in run for run in fake.switched_user)
