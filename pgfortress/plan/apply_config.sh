@@ -85,7 +85,9 @@ restart_sql="SELECT string_agg(DISTINCT name, ', ' ORDER BY name)
 # each value it refuses, restart-only settings included. It reads settings
 # only: pg_hba.conf and the TLS files are not its to judge (pg_hba_file_rules
 # and the TLS check after the reload are), so when the new files are none of
-# $settings_files it is not started.
+# $settings_files it is not started, unless a setting needs a restart: the
+# server would start with every value on disk, and pg_file_settings reports
+# a refused restart-only value as one that merely needs a restart.
 settings_changed() {
     [ -n "$swapped" ] || return 0
     for file in $swapped; do
@@ -94,7 +96,7 @@ settings_changed() {
     return 1
 }
 start_check() {
-    settings_changed || return 0
+    settings_changed || [ -n "$restart" ] || return 0
     checked=$(as_postgres "$server_binary" \
         --config-file="$config_file" -C data_directory 2>&1 >/dev/null) && return
     printf '%s\n' "$checked" | messages

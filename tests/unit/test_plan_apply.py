@@ -438,3 +438,21 @@ def test_a_stale_server_has_its_files_on_disk_checked_by_the_binary(
     # Nothing staged: the files on disk are what the reload would apply.
     assert fake.apply().returncode == 0
     assert any("data_directory" in run for run in fake.switched_user)
+
+
+def test_a_restart_is_checked_by_the_binary_whatever_file_changed(
+    fake: Host,
+) -> None:
+    # A restart-only value on disk the server has not read (a hand edit, or
+    # an earlier run's): pg_file_settings only says it needs a restart, and a
+    # pg_hba.conf change would restart the server into a value it refuses.
+    fake.answer(
+        restart="shared_buffers needs a restart",
+        start='FATAL:  invalid value for parameter "shared_buffers": "lots"\n',
+    )
+    stage(fake, "hba", "new rules\n")
+    result = fake.apply()
+    assert result.returncode == 1
+    assert 'invalid value for parameter "shared_buffers"' in result.stderr
+    assert fake.file("hba").read_text() == "old rules\n"
+    assert fake.calls == []
