@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..catalog_reads import conninfo
+
 __all__ = ["PlannedStatement", "psql_script", "start_database"]
 
 
@@ -43,7 +45,8 @@ def psql_script(
     for number, database in enumerate(groups):
         target = database or admin_db
         if number > 0 or target != connected_to:
-            lines.append(f"\\connect {_meta_quote(target)}")
+            # As a connection string: \connect reads a name with "=" as one.
+            lines.append(f"\\connect {_meta_quote(conninfo(target))}")
         lines += _transactions(groups[database])
     return "\n".join(lines) + "\n"
 

@@ -24,12 +24,12 @@ def test_cluster_statements_run_first_then_each_database_in_a_transaction() -> N
     )
     assert script.splitlines() == [
         "\\set ON_ERROR_STOP on",
-        "\\connect 'postgres'",
+        "\\connect 'dbname=\\'postgres\\''",
         "BEGIN;",
         'CREATE ROLE "app_ro";',
         "COMMIT;",
         'CREATE DATABASE "app" OWNER "app_owner";',
-        "\\connect 'app'",
+        "\\connect 'dbname=\\'app\\''",
         "BEGIN;",
         'GRANT USAGE ON SCHEMA "app" TO "app_ro";',
         'REVOKE ALL ON DATABASE "app" FROM PUBLIC;',
@@ -39,7 +39,7 @@ def test_cluster_statements_run_first_then_each_database_in_a_transaction() -> N
 
 def test_database_names_are_quoted_for_psql() -> None:
     script = psql_script([Stmt("it's", "SELECT 1")])
-    assert "\\connect 'it\\'s'" in script
+    assert "\\connect 'dbname=\\'it\\\\\\'s\\''" in script
 
 
 def test_empty_plan_is_only_the_preamble() -> None:
@@ -61,12 +61,19 @@ def test_a_script_started_in_its_first_database_does_not_connect_again() -> None
         "BEGIN;",
         "SELECT 1;",
         "COMMIT;",
-        "\\connect 'archive'",
+        "\\connect 'dbname=\\'archive\\''",
         "BEGIN;",
         "SELECT 2;",
         "COMMIT;",
     ]
     # Started elsewhere, the script connects first.
     assert psql_script(statements, connected_to="postgres").splitlines()[1] == (
-        "\\connect 'app'"
+        "\\connect 'dbname=\\'app\\''"
     )
+
+
+def test_a_database_name_with_an_equals_sign_is_not_a_connection_string() -> None:
+    # psql's \connect reads a name containing "=" as a connection string:
+    # "sslmode=disable" would name no database and connect to "postgres".
+    script = psql_script([Stmt("sslmode=disable", "SELECT 1")])
+    assert "\\connect 'dbname=\\'sslmode=disable\\''" in script
