@@ -117,7 +117,7 @@ class SweptMemoryStorage(MemoryStorage):
             weighted += previous * left / expiry
         if math.floor(weighted) + amount > limit:
             return False
-        if now >= self._next_sweep:
+        if time.monotonic() >= self._next_sweep:  # the sweep's own clock
             await self._MemoryStorage__schedule_expiry()
         if current == 0:
             # The library keeps a window's counter for two windows.

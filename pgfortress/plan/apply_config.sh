@@ -160,9 +160,11 @@ fi
 # first; reading it here rather than before the swap saves the host a psql.
 answers=$(sql "$run_socket" "$run_port" 'SELECT pg_conf_load_time()' \
     "$rejected_sql" "$restart_sql") || {
-    restore
-    fail "cannot reach PostgreSQL over $run_socket to check $subject:" \
-        "$(one_line "$answers"); nothing was reloaded, $back"
+    cause="cannot reach PostgreSQL over $run_socket to check $subject:"
+    cause="$cause $(one_line "$answers")"
+    restore || fail "$cause; restoring the previous files failed too, fix" \
+        "them by hand before anything reloads"
+    fail "$cause; nothing was reloaded, $back"
 }
 { read -r loaded; read -r out; read -r restart; } <<ANSWERS
 $answers
