@@ -36,6 +36,7 @@ from pgfortress.plan.directory import (
     parse_directory_state,
 )
 from pgfortress.plan.layout import CLUSTERS_COMMAND, installed_majors
+from pgfortress.plan.os_release import OS_RELEASE_COMMAND, OsRelease, parse_os_release
 from pgfortress.plan.packages import installed_packages, package_state_command
 from pgfortress.plan.server_state import (
     NEWEST,
@@ -61,6 +62,7 @@ __all__ = [
     "FactBatch",
     "FactRead",
     "GroupMember",
+    "HostRelease",
     "InterfaceAddresses",
     "PostgresCatalog",
     "PostgresCatalogs",
@@ -303,6 +305,21 @@ class PostgresServerState(FactBase[ServerState]):
 
     def process(self, output: Iterable[str]) -> ServerState:
         return parse_server_state(output)
+
+
+class HostRelease(FactBase[OsRelease]):
+    """The host's distribution and major, from ``os-release`` in one process
+    (:mod:`pgfortress.plan.os_release`)."""
+
+    def command(self) -> str:
+        return OS_RELEASE_COMMAND
+
+    @staticmethod
+    def default() -> OsRelease:
+        return OsRelease()
+
+    def process(self, output: Iterable[str]) -> OsRelease:
+        return parse_os_release(output)
 
 
 class ServiceUnitState(FactBase[ServiceState]):

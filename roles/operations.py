@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Generator
 from io import BytesIO
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pyinfra.api.arguments import ConnectorArguments
 from pyinfra.api.command import FileUploadCommand, StringCommand
@@ -19,7 +20,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.operation import operation
 from pyinfra.api.state import State
 from pyinfra.connectors.util import CommandOutput
-from pyinfra.context import host, state
+from pyinfra.context import ctx_host, host, state
 from pyinfra.facts.files import FileContents, Sha256File
 from pyinfra.operations.util.files import generate_color_diff
 
@@ -52,6 +53,23 @@ __all__ = [
 # Secret material is staged here: a root-only directory, so the file is never
 # readable by others, not even between upload and chmod.
 STAGING_DIR = "/run/pgfortress"
+
+# Hosts on which this run has made the staging directory already, so that a
+# later upload in the same run needs no command for it (operations run in
+# order on a host, and one that fails stops the host). Recorded only while
+# executing: running an operation's commands while preparing (change
+# detection) executes nothing.
+_STAGING_MADE: WeakKeyDictionary[Host, bool] = WeakKeyDictionary()
+
+
+def _staging_directory() -> Generator[str, None, None]:
+    """The command that makes the staging directory, unless this run did."""
+    if state.is_executing:
+        real: Host = ctx_host.get()  # type: ignore[no-untyped-call]
+        if _STAGING_MADE.get(real):
+            return
+        _STAGING_MADE[real] = True
+    yield f"install -d -m 0700 -o root -g root {STAGING_DIR}"
 
 
 @operation()
@@ -95,7 +113,7 @@ def _upload(
 ) -> Generator[Any, None, None]:
     """Upload through the root-only staging directory, owner and mode set first."""
     staged = f"{STAGING_DIR}/{hashlib.sha256(dest.encode()).hexdigest()[:16]}"
-    yield f"install -d -m 0700 -o root -g root {STAGING_DIR}"
+    yield from _staging_directory()
     yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged)
     yield (
         f"chown {shlex.quote(user)}:{shlex.quote(group)} {staged} && "
@@ -182,7 +200,7 @@ def psql_secret_script(
         host.noop(reason)
         return
     staged = f"{STAGING_DIR}/script.sql"
-    yield f"install -d -m 0700 -o root -g root {STAGING_DIR}"
+    yield from _staging_directory()
     yield FileUploadCommand(
         BytesIO(script.reveal().encode()), staged, remote_temp_filename=staged
     )

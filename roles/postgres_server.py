@@ -49,7 +49,7 @@ from pyinfra.api.deploy import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.context import host
 from pyinfra.context import state as run_state
-from pyinfra.facts.server import Hostname, LinuxDistribution
+from pyinfra.facts.server import Hostname
 from pyinfra.operations import apt
 
 from pgfortress import scram, tls
@@ -71,6 +71,7 @@ from .facts import (
     DirectoryOwnerMode,
     FactRead,
     GroupMember,
+    HostRelease,
     InterfaceAddresses,
     PostgresClusters,
     PostgresServerState,
@@ -339,17 +340,18 @@ def host_layout(spec: PostgresHostSpec) -> PostgresLayout:
     # With what server_config() needs to know of the host, in one round trip;
     # each fact is read once per host (prepared_fact()), whichever role asks.
     prefetch(
-        (LinuxDistribution, {}),
+        (HostRelease, {}),
         (PostgresClusters, {}),
         (InterfaceAddresses, {}),
         (Hostname, {}),
     )
-    distro = prepared_fact(LinuxDistribution)
-    if distro.get("name") != "Debian":
+    distro = prepared_fact(HostRelease)
+    if distro.id != "debian":
         raise SpecError(
-            f"host {host.name}: runs {distro.get('name')}; pgfortress supports Debian"
+            f"host {host.name}: runs {distro.name or 'an unknown system'}; "
+            "pgfortress supports Debian"
         )
-    release = distro.get("major")
+    release = distro.major
     installed: list[int] = prepared_fact(PostgresClusters)
     layout = layout_for(host.name, release, spec.version, installed)
     check_settings_for(spec, layout.version)

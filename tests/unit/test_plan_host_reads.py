@@ -20,6 +20,7 @@ from pgfortress.plan.directory import (
     directory_state_command,
     parse_directory_state,
 )
+from pgfortress.plan.os_release import OS_RELEASE_COMMAND, OsRelease, parse_os_release
 from pgfortress.plan.packages import installed_packages, package_state_command
 from pgfortress.plan.probe import ProbeState
 from pgfortress.plan.server_state import (
@@ -221,3 +222,37 @@ def test_server_state_queries_are_one_row_each_in_order() -> None:
     assert "LEFT JOIN pg_authid" in probe
     assert "'o''brien'" in probe
     assert server_state_queries(None) == [config]
+
+
+DEBIAN_12 = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "release"),
+    [
+        (DEBIAN_12, OsRelease("debian", "Debian GNU/Linux", 12)),
+        (
+            'NAME="Ubuntu"\nVERSION_ID="24.04"\nID=ubuntu\nID_LIKE=debian\n',
+            OsRelease("ubuntu", "Ubuntu", 24),
+        ),
+        # Testing and unstable carry no VERSION_ID.
+        ('PRETTY_NAME="Debian GNU/Linux forky/sid"\nID=debian\n', OsRelease("debian")),
+        ("# a comment\n\nnot a pair\nID='debian'\n", OsRelease("debian")),
+        ("", OsRelease()),
+    ],
+)
+def test_os_release_gives_id_name_and_major(text: str, release: OsRelease) -> None:
+    assert parse_os_release(text.splitlines()) == release
+
+
+def test_os_release_is_read_from_etc_else_usr_lib() -> None:
+    # One process either way; run here against this machine's own file.
+    lines = run(OS_RELEASE_COMMAND)
+    assert parse_os_release(lines).id is not None
