@@ -44,12 +44,13 @@ from pgfortress.plan.gateway import (
     host_python_problem,
     render_gateway_config,
     render_gateway_unit,
+    wheel_archive,
     wheels_to_upload,
 )
 from pgfortress.secrets import Secret, SecretStore
 from pgfortress.spec.gateway import GatewayHostSpec, gateway_from_host_data
 
-from .operations import secret_file
+from .operations import secret_file, unpack_archive
 from .package_lists import refresh_package_lists
 
 __all__ = ["gateway"]
@@ -209,18 +210,18 @@ def _install(wheels: list[Path]) -> bool:
         Command, command=f"cd {LAYOUT.wheels} 2>/dev/null && {WHEEL_LISTING} || true"
     )
     local = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels}
-    stale = set(wheels_to_upload(local, listing or ""))
-    uploaded = [
-        files.put(
-            name=f"Wheel {wheel.name}",
-            src=str(wheel),
-            dest=f"{LAYOUT.wheels}/{wheel.name}",
-            mode="644",
-        )
-        for wheel in wheels
-        if wheel.name in stale
-    ]
-    changed = any(op.changed for op in uploaded)
+    stale = wheels_to_upload(local, listing or "")
+    # The wheels that differ travel as one archive: one upload and one tar on
+    # the host, where a file operation per wheel cost several round trips.
+    by_name = {w.name: w for w in wheels}
+    unpack_archive(
+        name="Wheels of the gateway and its dependencies",
+        directory=LAYOUT.wheels,
+        archive=wheel_archive([by_name[n] for n in stale]) if stale else b"",
+        members=stale,
+        reason=f"all {len(wheels)} wheels are in place, root's, mode 644",
+    )
+    changed = bool(stale)
     probe = f"test -x {LAYOUT.venv}/bin/pgfortress-gateway && echo yes || echo no"
     venv_missing = host.get_fact(Command, command=probe) != "yes"
     if changed or venv_missing:

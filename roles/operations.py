@@ -48,6 +48,7 @@ __all__ = [
     "secret_file",
     "service_running",
     "stage_config",
+    "unpack_archive",
 ]
 
 # Secret material is staged here: a root-only directory, so the file is never
@@ -118,6 +119,24 @@ def _upload(
     yield (
         f"chown {shlex.quote(user)}:{shlex.quote(group)} {staged} && "
         f"chmod {mode} {staged} && mv -f {staged} {shlex.quote(dest)}"
+    )
+
+
+@operation()
+def unpack_archive(
+    directory: str, archive: bytes, members: list[str], reason: str
+) -> Generator[Any, None, None]:
+    """Upload a tar of ``members`` and unpack it into ``directory`` (its
+    members' owner and mode come with it); with no members, say ``reason``."""
+    if not members:
+        host.noop(reason)
+        return
+    staged = f"{STAGING_DIR}/{hashlib.sha256(directory.encode()).hexdigest()[:16]}.tar"
+    yield from _staging_directory()
+    yield FileUploadCommand(BytesIO(archive), staged, remote_temp_filename=staged)
+    yield (
+        f"tar --extract --same-owner --same-permissions --file={staged} "
+        f"--directory={shlex.quote(directory)}; rc=$?; rm -f {staged}; exit $rc"
     )
 
 

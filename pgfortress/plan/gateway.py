@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
-from collections.abc import Mapping
+import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from ..secrets import Secret
@@ -19,6 +22,7 @@ __all__ = [
     "render_gateway_config",
     "render_gateway_unit",
     "storage_uri",
+    "wheel_archive",
     "wheels_to_upload",
 ]
 
@@ -190,6 +194,22 @@ WHEEL_LISTING = (
     'printf \'%s %s %s\\n\' "$(sha256sum < "$wheel" | cut -d " " -f 1)" '
     '"$(stat -c %a "$wheel")" "$wheel"; done'
 )
+
+
+def wheel_archive(wheels: Sequence[Path]) -> bytes:
+    """The wheels as one uncompressed tar (wheels are zip files already), each
+    member named by the wheel's file name, root's and mode 644: what
+    :data:`WHEEL_LISTING` must then read on the host. One upload and one
+    ``tar`` on the host instead of a file operation per wheel."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for wheel in wheels:
+            data = wheel.read_bytes()
+            member = tarfile.TarInfo(wheel.name)
+            member.size, member.mode = len(data), 0o644
+            member.uname = member.gname = "root"
+            tar.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def wheels_to_upload(local: Mapping[str, str], listing: str) -> list[str]:

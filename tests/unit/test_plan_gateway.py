@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import subprocess
+import tarfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,11 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pgfortress import tls
 from pgfortress.errors import SpecError
 from pgfortress.plan.gateway import (
+    WHEEL_LISTING,
     GatewayLayout,
     address_filter,
     host_python_problem,
     render_gateway_config,
     render_gateway_unit,
+    wheel_archive,
     wheels_to_upload,
 )
 from pgfortress.secrets import Secret
@@ -336,3 +342,42 @@ def test_the_gateway_runs_on_the_hosts_python_from_3_11(
         assert problem is not None
         assert problem.startswith("host gw1: python3")
         assert fragment in problem
+
+
+def test_wheels_travel_as_one_tar_that_unpacks_to_what_the_listing_wants(
+    tmp_path: Path,
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    wheels = []
+    for name, data in [("a-1-py3-none-any.whl", b"zip a"), ("b-2.whl", b"zip b" * 999)]:
+        (here / name).write_bytes(data)
+        wheels.append(here / name)
+    archive = wheel_archive(wheels)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == [w.name for w in wheels]
+    assert {(m.mode, m.uid, m.gid, m.uname) for m in members} == {(0o644, 0, 0, "root")}
+    # Unpacked as the host does (GNU tar), the listing then wants nothing.
+    there = tmp_path / "there"
+    there.mkdir()
+    (tmp_path / "w.tar").write_bytes(archive)
+    subprocess.run(
+        [
+            "tar",
+            "--extract",
+            "--same-permissions",
+            f"--file={tmp_path / 'w.tar'}",
+            f"--directory={there}",
+        ],
+        check=True,
+    )
+    listing = subprocess.run(
+        ["sh", "-c", WHEEL_LISTING],
+        cwd=there,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    local = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels}
+    assert wheels_to_upload(local, listing) == []
