@@ -588,16 +588,12 @@ def round_trips_text(trips: dict[str, Any] | None) -> str:
         "Round trips of one no-op run with `--debug`, after the last round: "
         + "; ".join(parts)
         + f". Ansible's no-op run executed {modules} modules (one per loop item).\n\n"
-        + f"What stands in the way with the gateway: {per_file} of the gateway "
-        "deploy's loaded facts are files.File, files.Directory and files.Sha1File "
-        "of the wheelhouse upload. `_install` in roles/gateway.py runs one "
-        "`files.put` per wheel, and each reads those three facts once while "
-        "preparing and again while running, one SSH command each, so the no-op "
-        "cost grows with the number of wheels. Reading every wheel's digest in "
-        "one fact (`sha256sum` over the wheelhouse directory) and uploading only "
-        "the wheels that are missing or differ, or uploading the wheelhouse as "
-        "one archive named by its digest, would take the gateway's no-op run to "
-        "the two dozen commands the database host needs."
+        + f"Of the gateway deploy's loaded facts, {per_file} are pyinfra's "
+        "files.File, files.Directory and files.Sha1File of its directories, "
+        "configuration and unit: each file operation reads them while preparing "
+        "and again while running. The wheelhouse is read in one fact (every "
+        "wheel's digest and mode) and what differs goes up as one archive "
+        "(roles/gateway.py `_install`)."
     )
 
 

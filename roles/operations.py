@@ -109,13 +109,20 @@ def secret_file(
     yield from _upload(data, dest, user, group, mode)
 
 
+def _stage(data: bytes, key: str) -> Generator[Any, None, str]:
+    """Upload ``data`` into the root-only staging directory, under a name
+    derived from ``key`` (where it is going); returns the staged path."""
+    staged = f"{STAGING_DIR}/{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    yield from _staging_directory()
+    yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged)
+    return staged
+
+
 def _upload(
     data: bytes, dest: str, user: str, group: str, mode: str
 ) -> Generator[Any, None, None]:
     """Upload through the root-only staging directory, owner and mode set first."""
-    staged = f"{STAGING_DIR}/{hashlib.sha256(dest.encode()).hexdigest()[:16]}"
-    yield from _staging_directory()
-    yield FileUploadCommand(BytesIO(data), staged, remote_temp_filename=staged)
+    staged = yield from _stage(data, dest)
     yield (
         f"chown {shlex.quote(user)}:{shlex.quote(group)} {staged} && "
         f"chmod {mode} {staged} && mv -f {staged} {shlex.quote(dest)}"
@@ -131,9 +138,7 @@ def unpack_archive(
     if not members:
         host.noop(reason)
         return
-    staged = f"{STAGING_DIR}/{hashlib.sha256(directory.encode()).hexdigest()[:16]}.tar"
-    yield from _staging_directory()
-    yield FileUploadCommand(BytesIO(archive), staged, remote_temp_filename=staged)
+    staged = yield from _stage(archive, directory)
     yield (
         f"tar --extract --same-owner --same-permissions --file={staged} "
         f"--directory={shlex.quote(directory)}; rc=$?; rm -f {staged}; exit $rc"
