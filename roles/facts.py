@@ -287,10 +287,8 @@ class PostgresServerState(FactBase[ServerState]):
     def command(
         self, paths: list[str], psql: str = "psql", probe_role: str | None = None
     ) -> str:
-        queries = (("-c", q) for q in server_state_queries(probe_role))
-        read = psql_command(
-            "-A", "-t", "-F", "|", *(a for pair in queries for a in pair), psql=psql
-        )
+        queries = [arg for q in server_state_queries(probe_role) for arg in ("-c", q)]
+        read = psql_command("-A", "-t", "-F", "|", *queries, psql=psql)
         quoted = " ".join(shlex.quote(p) for p in paths)
         return (
             f"if {_has_psql(psql)} && state=$({read} 2>/dev/null); then "

@@ -4,9 +4,9 @@
 #
 # pgfortress prepends the values used below (host, service, server_binary,
 # psql_binary, config_file, settings_files, pid_file, log_file, socket_dir,
-# port, tls_connect, cert_file) and sets "$@" to the files it manages; a file takes part when
-# "<file>.pgf-candidate" exists. Lines on stdout start with "pgfortress: ";
-# a failure exits 1 with one line on stderr that names the host.
+# port, tls_connect, cert_file) and sets "$@" to the files it manages; a file
+# takes part when "<file>.pgf-candidate" exists. Lines on stdout start with
+# "pgfortress: "; a failure exits 1 with one line on stderr that names the host.
 
 # A dropped SSH session must not stop the script between two steps: it runs
 # to the end, rolled back or applied, even when nobody reads its output.
